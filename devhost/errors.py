@@ -1,0 +1,63 @@
+"""Errors users must tell apart. Every error the host raises derives from DevHostError."""
+
+from __future__ import annotations
+
+
+class DevHostError(Exception):
+    """Root of every error raised by the local host."""
+
+
+class ConfigError(DevHostError):
+    """host.json, local.settings.json, an app setting or a CLI argument is invalid."""
+
+
+class AppLoadError(DevHostError):
+    """function_app.py cannot be imported or indexed (including unsupported bindings)."""
+
+
+class StoreError(DevHostError):
+    """The task hub store cannot be used."""
+
+
+class StoreLockedError(StoreError):
+    """Another host process already owns the data directory."""
+
+
+class StoreCorruptError(StoreError):
+    """The store file is not a task hub of ours, or is damaged; it is never overwritten."""
+
+
+class DurableError(DevHostError):
+    """A durable management operation was refused; maps onto an HTTP status."""
+
+    http_status = 400
+
+
+class InvalidRequestError(DurableError):
+    """Malformed input: bad JSON, bad id, unknown option (HTTP 400)."""
+
+    http_status = 400
+
+
+class FunctionNotFoundError(DurableError):
+    """No orchestrator, activity or entity of that name is registered (HTTP 400)."""
+
+    http_status = 400
+
+
+class InstanceNotFoundError(DurableError):
+    """No instance with that id exists (HTTP 404)."""
+
+    http_status = 404
+
+
+class InstanceExistsError(DurableError):
+    """An instance with that id is already pending or running (HTTP 409 on our API, 400 for the SDK)."""
+
+    http_status = 409
+
+
+class InstanceStateError(DurableError):
+    """The instance is in a state that does not allow the operation (HTTP 410)."""
+
+    http_status = 410
