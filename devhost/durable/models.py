@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 
-class RuntimeStatus(str, enum.Enum):
+class RuntimeStatus(enum.StrEnum):
     """Runtime status of an orchestration instance, named as the Durable HTTP API names them."""
 
     RUNNING = "Running"
@@ -40,9 +40,7 @@ class RuntimeStatus(str, enum.Enum):
         raise ValueError(f"unknown runtime status {text!r}; expected one of: {valid}")
 
 
-_TERMINAL = frozenset(
-    {RuntimeStatus.COMPLETED, RuntimeStatus.FAILED, RuntimeStatus.TERMINATED, RuntimeStatus.CANCELED}
-)
+_TERMINAL = frozenset({RuntimeStatus.COMPLETED, RuntimeStatus.FAILED, RuntimeStatus.TERMINATED, RuntimeStatus.CANCELED})
 _STATUS_CODES = {
     RuntimeStatus.RUNNING: 0,
     RuntimeStatus.COMPLETED: 1,

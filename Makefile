@@ -1,0 +1,38 @@
+# Hello Cities: the app, its local development host, and their checks.
+# `make run` and `make test` set themselves up; `make setup` is idempotent.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+LINT_PATHS := devhost hello_cities function_app.py producer.py tests bench
+
+.PHONY: setup run test lint faults bench clean
+
+setup: $(PY_STAMP) $(NODE_STAMP)
+	@bash scripts/ensure-chromium.sh
+
+$(PY_STAMP): pyproject.toml requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -e '.[dev]'
+	@touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+run: setup
+	$(BIN)/python -m devhost start --app-dir .
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy $(LINT_PATHS)
+
+clean:
+	rm -rf $(VENV) node_modules .devhost test-artifacts .mypy_cache .ruff_cache .pytest_cache

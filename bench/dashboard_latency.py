@@ -1,0 +1,138 @@
+"""Latency of the dashboard's instance list API on a big task hub (fill it first with bench/fill_store.py).
+
+Opens the hub with the real DurableEngine, serves the real dashboard app on a free loopback port and
+times HTTP requests from a client in the same process. Goal: p95 < 100 ms for list pages.
+
+    .venv/bin/python bench/fill_store.py --data-dir .bench/dashboard-hub --count 100000
+    .venv/bin/python bench/dashboard_latency.py --data-dir .bench/dashboard-hub
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import inspect
+import socket
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from devhost.dashboard.app import DashboardSettings, create_dashboard_app  # noqa: E402
+from devhost.dashboard.stats import SampledHubStatistics  # noqa: E402
+from devhost.durable.models import EngineOptions  # noqa: E402
+
+GOAL_P95_MS = 100.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _open_engine(data_dir: Path, task_hub: str) -> Any:
+    from devhost.durable.adapters import build_durable_functions
+    from devhost.durable.engine import DurableEngine
+
+    spec = importlib.util.spec_from_file_location("bench_app", REPO / "tests/apps/dashboard_app/function_app.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    engine = DurableEngine.open(data_dir, build_durable_functions(module.app.get_functions()), EngineOptions(task_hub))
+    if inspect.isawaitable(engine):
+        engine = await engine
+    await engine.start()
+    return engine
+
+
+async def _time(session: aiohttp.ClientSession, url: str, params: dict[str, str], runs: int) -> list[float]:
+    timings: list[float] = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        async with session.get(url, params=params) as response:
+            body = await response.read()
+            if response.status != 200:
+                raise RuntimeError(f"{url} {params} -> {response.status}: {body[:200]!r}")
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+def _pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+async def run(data_dir: Path, task_hub: str, runs: int) -> int:
+    """Time each scenario; returns 1 when a list scenario misses the goal."""
+    engine = await _open_engine(data_dir, task_hub)
+    stats = SampledHubStatistics(engine, cache_s=0.0)  # uncached: the worst case of the overview
+    app = create_dashboard_app(engine, settings=DashboardSettings(task_hub=task_hub), stats=stats)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = _free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    base = f"http://127.0.0.1:{port}"
+    failed = 0
+    try:
+        async with aiohttp.ClientSession() as session:
+            url = base + "/api/instances"
+            async with session.get(url, params={"pageSize": "500", "sort": "oldest"}) as response:
+                first = await response.json()
+            if not first["instances"]:
+                print(f"{data_dir} has no instances: run bench/fill_store.py first")
+                return 2
+            middle = first["instances"][len(first["instances"]) // 2]["createdTime"]
+            # A token 40 pages deep, to show keyset paging does not slow down with depth.
+            token = None
+            for _ in range(40):
+                async with session.get(url, params={"continuationToken": token} if token else {}) as response:
+                    token = (await response.json())["continuationToken"]
+            scenarios: list[tuple[str, str, dict[str, str]]] = [
+                ("first page (newest, 50)", url, {}),
+                ("first page, oldest first", url, {"sort": "oldest"}),
+                ("status=Completed & name", url, {"status": "Completed", "name": "fan_out_cities"}),
+                ("status=Running (none)", url, {"status": "Running"}),
+                ("id prefix", url, {"prefix": "bench-00500"}),
+                ("created range", url, {"createdFrom": middle, "pageSize": "100"}),
+                ("hide sub-orchestrations", url, {"hideSub": "true"}),
+                ("page 41 (token)", url, {"continuationToken": token or ""}),
+                ("page of 500", url, {"pageSize": "500"}),
+                ("overview (uncached sample)", base + "/api/overview", {}),
+            ]
+            print(f"{'scenario':32} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}  goal p95 < {GOAL_P95_MS:g} ms")
+            for label, target, params in scenarios:
+                await _time(session, target, params, 3)  # warm-up (SQLite page cache, connections)
+                timings = await _time(session, target, params, runs if "overview" not in label else max(5, runs // 10))
+                p50, p95 = statistics.median(timings), _pct(timings, 95)
+                is_list = target == url
+                verdict = ("ok" if p95 < GOAL_P95_MS else "SLOW") if is_list else "(info)"
+                failed += is_list and p95 >= GOAL_P95_MS
+                print(f"{label:32} {p50:8.1f} {p95:8.1f} {max(timings):8.1f}  {verdict}")
+    finally:
+        await runner.cleanup()
+        await engine.stop()
+    return 1 if failed else 0
+
+
+def main() -> None:
+    """Parse arguments and run the benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, default=REPO / ".bench" / "dashboard-hub")
+    parser.add_argument("--task-hub", default="BenchHub")
+    parser.add_argument("--runs", type=int, default=100, help="requests per scenario")
+    args = parser.parse_args()
+    sys.exit(asyncio.run(run(args.data_dir, args.task_hub, args.runs)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Load the user's function app, index its functions and invoke them."""

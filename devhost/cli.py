@@ -1,0 +1,127 @@
+"""Command line: `python -m devhost start [--app-dir DIR] [--port N] ...`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from devhost.errors import DevHostError
+from devhost.host import Host, HostOptions
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number (0-65535; 0 picks a free one)")
+    return value
+
+
+def _directory(text: str) -> Path:
+    path = Path(text).expanduser()
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a directory")
+    return path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exit code 2 with a usage message on bad arguments)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m devhost",
+        description="Local development host for Python v2 Azure Functions apps (Durable Functions included).",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    start = commands.add_parser("start", help="run the function app until Ctrl+C, like `func start`")
+    start.add_argument("--app-dir", type=_directory, default=Path("."), help="the app folder (default: .)")
+    start.add_argument(
+        "--port",
+        type=_port,
+        default=None,
+        help="functions port (default: local.settings.json Host.LocalHttpPort or 7071)",
+    )
+    start.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others enforce keys)")
+    start.add_argument("--dashboard-port", type=_port, default=8082, help="dashboard port (default 8082)")
+    start.add_argument(
+        "--data-dir", type=Path, default=None, help="task hub and keys folder (default APP_DIR/.devhost)"
+    )
+    start.add_argument(
+        "--azurite",
+        choices=("auto", "off"),
+        default="auto",
+        help="auto: start the repository's Azurite when the app uses UseDevelopmentStorage=true and none runs",
+    )
+    start.add_argument(
+        "--log-level", type=str.lower, choices=LOG_LEVELS, default=None, help="default: host.json or info"
+    )
+    return parser
+
+
+class _UtcFormatter(logging.Formatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        return f"{stamp}.{int(record.msecs):03d}Z"
+
+
+def configure_logging() -> None:
+    """Functions-style lines: "[2024-05-01T12:00:00.123Z] message" on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_UtcFormatter("[%(asctime)s] %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+
+
+async def _serve(host: Host) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    signals_seen = 0
+
+    def on_signal() -> None:
+        nonlocal signals_seen
+        signals_seen += 1
+        if signals_seen > 1:
+            logging.getLogger("devhost").warning("Second interrupt: exiting without waiting")
+            os._exit(130)
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal)
+    await host.run(stop)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    configure_logging()
+    options = HostOptions(
+        app_dir=args.app_dir.resolve(),
+        port=args.port,
+        host=args.host,
+        dashboard_port=args.dashboard_port,
+        data_dir=args.data_dir,
+        azurite=args.azurite,
+        log_level=args.log_level,
+    )
+    try:
+        asyncio.run(_serve(Host(options)))
+    except DevHostError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            print(f"error: {exc.strerror}: pick other ports with --port / --dashboard-port", file=sys.stderr)
+            return 1
+        raise
+    return 0

@@ -1,0 +1,15 @@
+"""Typed application keys shared by the dashboard's route modules."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from devhost.dashboard.settings import DashboardSettings
+from devhost.dashboard.stats import HubStatistics
+from devhost.dashboard.storage import StorageMonitor
+from devhost.durable.service import DurableService
+
+SERVICE = web.AppKey("service", DurableService)
+STATS = web.AppKey("stats", HubStatistics)
+STORAGE = web.AppKey("storage", StorageMonitor)
+SETTINGS = web.AppKey("settings", DashboardSettings)

@@ -1,0 +1,25 @@
+"""The dashboard's settings (re-exported by devhost.dashboard.app)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class DashboardSettings:
+    """What the dashboard shows besides the task hub. Lists passed for queue_names are stored as tuples."""
+
+    #: Task hub name shown in the header.
+    task_hub: str = "default"
+    #: Connection string of the app's storage account (AzureWebJobsStorage); None hides queues and results.
+    storage_connection_string: str | None = None
+    #: Queues the app's triggers read; shown even before they exist. Every queue in the account is shown too.
+    queue_names: Sequence[str] = field(default_factory=tuple)
+    #: Table holding collected results, shown on the queues page when set.
+    results_table: str | None = None
+    #: How many recent instances the fallback statistics look at (when no HubStatistics is given).
+    stats_sample_limit: int = 2000
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "queue_names", tuple(self.queue_names))

@@ -1,0 +1,714 @@
+"""The durable engine: the task hub's dispatch loops and the DurableService API.
+
+Loops (all started in ``start`` and stopped in ``stop``):
+* orchestration workers (options.max_concurrent_orchestrations): take a ready instance, read its
+  visible messages, run ONE episode for all of them off the event loop, commit it in one transaction,
+  then dispatch the work it produced;
+* activity workers (options.max_concurrent_activities): run work items; each completion (inbox
+  message + work item deletion) is one write, group-committed with the others;
+* entity workers: one batch of operations per entity at a time, in order;
+* a timer loop: wakes instances whose durable timers (invisible inbox messages) came due.
+
+Only one episode per instance runs at a time; messages that arrive meanwhile mark it dirty, so the
+next episode takes them all (completions that arrive together are applied together).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import heapq
+import itertools
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from devhost.durable import entities as ent
+from devhost.durable import history as h
+from devhost.durable import sdk_speedups
+from devhost.durable.episode import (
+    KIND_EVENT,
+    CachedInstance,
+    EpisodeOutcome,
+    client_context_input,
+    new_execution_id,
+    parent_notice,
+    process_episode,
+    start_message,
+    updated_row,
+)
+from devhost.durable.httpactivity import HTTP_ACTIVITY, run_http_activity
+from devhost.durable.models import (
+    ActivityFailure,
+    DurableFunctions,
+    EngineOptions,
+    EntityRecord,
+    InstancePage,
+    InstanceQuery,
+    InstanceRecord,
+    RuntimeStatus,
+)
+from devhost.durable.rewind import plan_rewind
+from devhost.durable.store import queries as q
+from devhost.durable.store.sqlite import SqliteStore
+from devhost.errors import (
+    FunctionNotFoundError,
+    InstanceNotFoundError,
+    InstanceStateError,
+    InvalidRequestError,
+)
+
+log = logging.getLogger("devhost.durable.engine")
+
+#: How long stop() lets running activities finish before cancelling them.
+STOP_GRACE_SECONDS = 5.0
+#: Operations handed to an entity function in one batch.
+ENTITY_BATCH = 100
+_ORCHESTRATION = "o"
+_ENTITY = "e"
+_FORBIDDEN_ID_CHARS = frozenset("/\\?#")
+
+
+def validate_instance_id(instance_id: str) -> None:
+    """InvalidRequestError unless the id is 1..256 chars without control chars, '/', '\\', '?', '#'."""
+    if not isinstance(instance_id, str) or not 1 <= len(instance_id) <= 256:
+        raise InvalidRequestError("instance ids must be 1 to 256 characters long")
+    for char in instance_id:
+        if char in _FORBIDDEN_ID_CHARS or ord(char) < 32 or 127 <= ord(char) < 160:
+            raise InvalidRequestError(f"instance id {instance_id!r} contains the forbidden character {char!r}")
+
+
+class _KeyedLocks:
+    """One asyncio.Lock per key, dropped again when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+class _ReadyQueue:
+    """Keys ready for work, each queued at most once; keys being worked on are marked dirty instead."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[str] = asyncio.Queue()
+        self.queued: set[str] = set()
+        self.running: set[str] = set()
+        self.dirty: set[str] = set()
+
+    def mark(self, key: str) -> None:
+        if key in self.running:
+            self.dirty.add(key)
+        elif key not in self.queued:
+            self.queued.add(key)
+            self.queue.put_nowait(key)
+
+    async def take(self) -> str:
+        key = await self.queue.get()
+        self.queued.discard(key)
+        self.running.add(key)
+        return key
+
+    def done(self, key: str) -> None:
+        self.running.discard(key)
+        if key in self.dirty:
+            self.dirty.discard(key)
+            self.mark(key)
+
+
+class DurableEngine:
+    """A task hub on SQLite driving the app's durable functions (implements DurableService)."""
+
+    def __init__(self, store: SqliteStore, functions: DurableFunctions, options: EngineOptions) -> None:
+        self.task_hub = options.task_hub
+        self.functions = functions
+        self.options = options
+        #: Episodes in which an orchestrator ran (tests assert batching with it).
+        self.episodes = 0
+        self._store = store
+        self._cache: dict[str, CachedInstance] = {}
+        self._locks = _KeyedLocks()
+        self._orchestrations = _ReadyQueue()
+        self._entities = _ReadyQueue()
+        self._activities: asyncio.Queue[q.WorkItem] = asyncio.Queue()
+        self._timers: list[tuple[int, int, str, str]] = []
+        self._timer_seq = itertools.count()
+        self._timer_wakeup = asyncio.Event()
+        self._status_events: dict[str, asyncio.Event] = {}
+        self._failures: dict[str, int] = {}
+        self._work_ids: itertools.count[int] = itertools.count(1)
+        self._replay_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="durable-replay")
+        self._workers: list[asyncio.Task[None]] = []
+        self._activity_workers: list[asyncio.Task[None]] = []
+        self._busy_activity_workers: set[asyncio.Task[Any]] = set()
+        self._started = False
+        self._stopping = False
+        self._stopped = False
+
+    # ================================================================ lifecycle
+    @classmethod
+    def open(cls, data_dir: Path, functions: DurableFunctions, options: EngineOptions) -> DurableEngine:
+        """Open (or create) the task hub at data_dir/taskhub.sqlite; StoreLockedError/StoreCorruptError."""
+        sdk_speedups.install()
+        store = SqliteStore.open(Path(data_dir), options.task_hub)
+        return cls(store, functions, options)
+
+    async def start(self) -> None:
+        """Recover pending work from the store and start the dispatch loops."""
+        if self._started:
+            return
+        self._started = True
+        now_us = h.to_us(h.utcnow())
+        max_work = await self._store.read(q.max_work_id)
+        self._work_ids = itertools.count(max_work + 1)
+        for item in await self._store.read(q.all_work_items):
+            # At-least-once: whatever was in flight when the host stopped runs again.
+            self._activities.put_nowait(item)
+        for instance_id, visible_us in await self._store.read(q.inbox_wakeups):
+            if visible_us <= now_us:
+                self._orchestrations.mark(instance_id)
+        for instance_id, visible_us in await self._store.read(functools.partial(q.future_timers, now_us=now_us)):
+            self._add_wakeup(_ORCHESTRATION, instance_id, visible_us)
+        for entity_id in await self._store.read(q.entities_with_messages):
+            self._entities.mark(entity_id)
+        for index in range(max(1, self.options.max_concurrent_orchestrations)):
+            self._workers.append(asyncio.create_task(self._orchestration_worker(), name=f"orchestrations-{index}"))
+        for index in range(max(1, min(4, self.options.max_concurrent_orchestrations))):
+            self._workers.append(asyncio.create_task(self._entity_worker(), name=f"entities-{index}"))
+        self._workers.append(asyncio.create_task(self._timer_loop(), name="durable-timers"))
+        for index in range(max(1, self.options.max_concurrent_activities)):
+            self._activity_workers.append(asyncio.create_task(self._activity_worker(), name=f"activities-{index}"))
+        log.info("Durable task hub '%s' started (%s)", self.task_hub, self._store.path)
+
+    async def stop(self) -> None:
+        """Stop taking work, let running activities finish for a grace period, cancel the rest, close."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._stopping = True
+        idle = [task for task in self._activity_workers if task not in self._busy_activity_workers]
+        for task in [*self._workers, *idle]:
+            task.cancel()
+        busy = [task for task in self._activity_workers if task in self._busy_activity_workers]
+        if busy:
+            _, pending = await asyncio.wait(busy, timeout=STOP_GRACE_SECONDS)
+            for task in pending:
+                task.cancel()
+        await asyncio.gather(*self._workers, *self._activity_workers, return_exceptions=True)
+        self._workers.clear()
+        self._activity_workers.clear()
+        await asyncio.to_thread(self._store.close)
+        self._replay_pool.shutdown(wait=True)
+        log.info("Durable task hub '%s' stopped", self.task_hub)
+
+    # ================================================================ scheduling helpers
+    def _add_wakeup(self, kind: str, key: str, visible_us: int) -> None:
+        heapq.heappush(self._timers, (visible_us, next(self._timer_seq), kind, key))
+        self._timer_wakeup.set()
+
+    async def _timer_loop(self) -> None:
+        while True:
+            now_us = h.to_us(h.utcnow())
+            while self._timers and self._timers[0][0] <= now_us:
+                _, _, kind, key = heapq.heappop(self._timers)
+                (self._orchestrations if kind == _ORCHESTRATION else self._entities).mark(key)
+            self._timer_wakeup.clear()
+            timeout = (self._timers[0][0] - now_us) / 1_000_000 if self._timers else None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._timer_wakeup.wait(), timeout)
+
+    def _notify(self, instance_id: str) -> None:
+        event = self._status_events.pop(instance_id, None)
+        if event is not None:
+            event.set()
+
+    # ================================================================ orchestrations
+    async def _orchestration_worker(self) -> None:
+        while not self._stopping:
+            instance_id = await self._orchestrations.take()
+            try:
+                await self._run_episode(instance_id)
+                self._failures.pop(instance_id, None)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                await self._episode_error(instance_id, exc)
+            finally:
+                self._orchestrations.done(instance_id)
+
+    async def _episode_error(self, instance_id: str, exc: Exception) -> None:
+        """An engine-side error in one instance: retry it a few times, then fail that instance only."""
+        self._cache.pop(instance_id, None)
+        count = self._failures.get(instance_id, 0) + 1
+        self._failures[instance_id] = count
+        if count < 3:
+            log.warning("Orchestration '%s' episode failed (%s); retrying", instance_id, exc, exc_info=exc)
+            self._add_wakeup(_ORCHESTRATION, instance_id, h.to_us(h.utcnow()) + 500_000 * count)
+            return
+        log.error("Orchestration '%s' failed repeatedly in the host; marking it Failed", instance_id, exc_info=exc)
+        self._failures.pop(instance_id, None)
+        with contextlib.suppress(Exception):
+            await self._fail_instance(instance_id, f"The host could not process this instance: {exc}")
+
+    async def _fail_instance(self, instance_id: str, message: str) -> None:
+        async with self._locks.hold(instance_id):
+            row = await self._store.read(functools.partial(q.get_instance, instance_id=instance_id))
+            if row is None or row.record.runtime_status.is_terminal:
+                return
+            now = h.utcnow()
+            stamp = h.format_ts(now)
+            update, new_row = updated_row(
+                row,
+                now,
+                runtime_status=RuntimeStatus.FAILED,
+                output=json.dumps(message),
+                failure_message=message,
+                completed_time=now,
+            )
+            commit = q.EpisodeCommit(
+                instance_id,
+                history_chunk=[h.execution_completed(stamp, 3, json.dumps(message))],
+                drop_inbox=True,
+                drop_work_items=True,
+                messages=parent_notice(row, now, None, (message, message)),
+                update=update,
+            )
+            await self._commit_management(new_row, commit)
+
+    async def _run_episode(self, instance_id: str) -> None:
+        async with self._locks.hold(instance_id):
+            loop = asyncio.get_running_loop()
+            cached = self._cache.get(instance_id)
+            now = h.utcnow()
+            outcome, cached = await loop.run_in_executor(
+                self._replay_pool, self._prepare_episode_sync, instance_id, cached, now
+            )
+            if outcome is None or outcome.commit is None:
+                return
+            try:
+                touched = await self._store.write(functools.partial(q.commit_episode, commit=outcome.commit))
+            except BaseException:
+                self._cache.pop(instance_id, None)
+                raise
+            self._after_commit(instance_id, cached, outcome, touched)
+
+    def _prepare_episode_sync(
+        self, instance_id: str, cached: CachedInstance | None, now: datetime
+    ) -> tuple[EpisodeOutcome | None, CachedInstance | None]:
+        """Runs in the replay pool: read the instance and its messages, run the episode."""
+        read = self._store.read_sync
+        messages = read(functools.partial(q.read_inbox, instance_id=instance_id, now_us=h.to_us(now)))
+        if not messages:
+            return None, cached
+        if cached is None:
+            row = read(functools.partial(q.get_instance, instance_id=instance_id))
+            if row is None:
+                # Messages for an instance that no longer exists (purged): drop them.
+                orphan = q.EpisodeCommit(instance_id, consumed=[m.msg_id for m in messages])
+                return EpisodeOutcome(commit=orphan), None
+            cached = CachedInstance(row)
+        outcome = process_episode(
+            cached,
+            messages,
+            self.functions,
+            lambda: read(functools.partial(q.load_history, instance_id=instance_id)),
+            lambda: next(self._work_ids),
+            now,
+        )
+        return outcome, cached
+
+    def _after_commit(
+        self, instance_id: str, cached: CachedInstance | None, outcome: EpisodeOutcome, touched: list[str]
+    ) -> None:
+        if outcome.ran_orchestrator:
+            self.episodes += 1
+        if cached is not None and outcome.row is not None:
+            cached.row = outcome.row
+            cached.state = outcome.state
+            if outcome.row.record.runtime_status.is_terminal:
+                self._cache.pop(instance_id, None)
+                self._log_end(outcome.row.record)
+            else:
+                self._cache[instance_id] = cached
+        for item in outcome.work_items:
+            self._activities.put_nowait(item)
+        for key, visible_us in outcome.wakeups:
+            self._add_wakeup(_ORCHESTRATION, key, visible_us)
+        for key in touched:
+            self._orchestrations.mark(key)
+        for entity_id in outcome.entity_ids:
+            self._entities.mark(entity_id)
+        if outcome.status_changed:
+            self._notify(instance_id)
+
+    def _log_end(self, record: InstanceRecord) -> None:
+        if record.runtime_status == RuntimeStatus.FAILED:
+            log.warning("Orchestration '%s' (%s) failed: %s", record.name, record.instance_id, record.failure_message)
+        else:
+            log.info("Orchestration '%s' (%s) %s", record.name, record.instance_id, record.runtime_status.value)
+
+    async def _commit_management(self, new_row: q.InstanceRow, commit: q.EpisodeCommit) -> list[str]:
+        """Commit a management change of an instance (caller holds its lock) and dispatch around it."""
+        instance_id = new_row.record.instance_id
+        self._cache.pop(instance_id, None)
+        touched = await self._store.write(functools.partial(q.commit_episode, commit=commit))
+        for item in commit.work_items:
+            self._activities.put_nowait(item)
+        for key in touched:
+            self._orchestrations.mark(key)
+        for message in commit.entity_messages:
+            self._entities.mark(message.entity_id)
+        self._notify(instance_id)
+        return touched
+
+    # ================================================================ activities
+    async def _activity_worker(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        while not self._stopping:
+            item = await self._activities.get()
+            self._busy_activity_workers.add(task)
+            try:
+                event = await self._run_activity(item)
+                message = q.NewMessage(item.instance_id, item.execution_id, KIND_EVENT, event, h.to_us(h.utcnow()))
+                # Do not wait for the commit: the next activity starts while this one is group-committed.
+                future = self._store.submit(
+                    functools.partial(q.complete_work_item, work_id=item.work_id, message=message)
+                )
+                future.add_done_callback(functools.partial(self._activity_committed, item))
+            finally:
+                self._busy_activity_workers.discard(task)
+
+    def _activity_committed(self, item: q.WorkItem, future: asyncio.Future[bool]) -> None:
+        if future.cancelled():
+            return
+        error = future.exception()
+        if error is not None:
+            log.error("Could not store the result of activity '%s' (%s)", item.name, item.instance_id, exc_info=error)
+            return
+        if future.result():
+            self._orchestrations.mark(item.instance_id)
+
+    async def _run_activity(self, item: q.WorkItem) -> dict[str, Any]:
+        stamp = h.format_ts
+        adapter = self.functions.activities.get(item.name.lower())
+        try:
+            if adapter is None and item.name == HTTP_ACTIVITY:
+                result = await run_http_activity(item.input)
+            elif adapter is None:
+                known = ", ".join(sorted(self.functions.activities)) or "none"
+                return h.task_failed(
+                    stamp(h.utcnow()),
+                    item.task_id,
+                    f"Activity function '{item.name}' does not exist.",
+                    f"Registered activity functions: {known}.",
+                )
+            else:
+                result = await adapter(item.input or "null")
+        except ActivityFailure as failure:
+            return h.task_failed(stamp(h.utcnow()), item.task_id, failure.reason, failure.details)
+        except Exception as exc:  # an adapter bug must fail the task, not the host
+            reason = f"Activity function '{item.name}' failed: {type(exc).__name__}: {exc}"
+            return h.task_failed(stamp(h.utcnow()), item.task_id, reason, repr(exc))
+        return h.task_completed(stamp(h.utcnow()), item.task_id, result)
+
+    # ================================================================ entities
+    async def _entity_worker(self) -> None:
+        while not self._stopping:
+            entity_id = await self._entities.take()
+            try:
+                await self._run_entity_batch(entity_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("Entity '%s' batch failed in the host; retrying shortly", entity_id)
+                self._add_wakeup(_ENTITY, entity_id, h.to_us(h.utcnow()) + 1_000_000)
+            finally:
+                self._entities.done(entity_id)
+
+    async def _run_entity_batch(self, entity_id: str) -> None:
+        read = self._store.read
+        messages = await read(functools.partial(q.read_entity_inbox, entity_id=entity_id, limit=ENTITY_BATCH))
+        if not messages:
+            return
+        name, key = ent.split_entity_id(entity_id)
+        record = await read(functools.partial(q.get_entity, entity_id=entity_id))
+        state = record.state if record else None
+        operations = [ent.EntityOperation(m.operation, m.input, m.request_id, m.reply_instance_id) for m in messages]
+        handle = self.functions.entities.get(name.lower())
+        loop = asyncio.get_running_loop()
+        outcome = await loop.run_in_executor(self._replay_pool, ent.run_batch, handle, name, key, state, operations)
+        now = h.utcnow()
+        replies = [
+            q.NewMessage(
+                message.reply_instance_id,
+                message.reply_execution_id,
+                KIND_EVENT,
+                h.event_raised(h.format_ts(now), message.request_id, ent.reply_input(result)),
+                h.to_us(now),
+            )
+            for message, result in zip(messages, outcome.results, strict=True)
+            if message.request_id and message.reply_instance_id
+        ]
+        await self._store.write(
+            functools.partial(
+                q.commit_entity_batch,
+                entity_id=entity_id,
+                name=name,
+                key=key,
+                state=outcome.state if outcome.exists else None,
+                last_op_us=h.to_us(now),
+                consumed=[m.msg_id for m in messages],
+                replies=replies,
+            )
+        )
+        for reply in replies:
+            self._orchestrations.mark(reply.instance_id)
+        if len(messages) == ENTITY_BATCH:
+            self._entities.mark(entity_id)
+
+    # ================================================================ DurableService: instances
+    async def start_orchestration(
+        self, name: str, instance_id: str | None = None, input_json: str | None = None
+    ) -> str:
+        """Schedule a new instance and return its id (see DurableService).
+
+        input_json is the request body as a client sends it and is stored as the instance's input; the
+        orchestrator gets its inner JSON text when it is a JSON string (the SDK client's double
+        encoding), else the text itself (durable-protocol.md 4.2).
+        """
+        if name.lower() not in self.functions.orchestrators:
+            known = ", ".join(sorted(self.functions.orchestrators)) or "none"
+            raise FunctionNotFoundError(
+                f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator function. "
+                f"Registered orchestrators: {known}."
+            )
+        instance_id = uuid.uuid4().hex if instance_id is None else instance_id
+        validate_instance_id(instance_id)
+        try:
+            context_input = client_context_input(input_json)
+        except ValueError as exc:
+            raise InvalidRequestError(f"the orchestration input is not valid JSON: {exc}") from exc
+        execution_id = new_execution_id()
+        now = h.utcnow()
+        new = q.NewInstance(instance_id, execution_id, name, input_json, h.to_us(now))
+        start = start_message(instance_id, execution_id, name, context_input, now)
+        async with self._locks.hold(instance_id):
+            await self._store.write(functools.partial(q.create_instance, new=new, start=start))
+            self._cache.pop(instance_id, None)
+        self._orchestrations.mark(instance_id)
+        self._notify(instance_id)
+        return instance_id
+
+    async def get_instance(self, instance_id: str) -> InstanceRecord | None:
+        """The instance's current record, or None."""
+        cached = self._cache.get(instance_id)
+        if cached is not None:
+            return cached.row.record
+        row = await self._store.read(functools.partial(q.get_instance, instance_id=instance_id))
+        return row.record if row else None
+
+    async def get_history(self, instance_id: str) -> list[dict[str, Any]]:
+        """The stored history of the instance's current execution (protocol events, PascalCase)."""
+        events = await self._store.read(functools.partial(q.load_history, instance_id=instance_id))
+        return [{**event, "IsPlayed": True} for event in events]
+
+    async def query_instances(self, query: InstanceQuery) -> InstancePage:
+        """One page of instances matching the query."""
+        return await self._store.read(functools.partial(q.query_instances, query=query))
+
+    async def wait_for_instance(
+        self, instance_id: str, timeout_s: float, statuses: frozenset[RuntimeStatus] | None = None
+    ) -> InstanceRecord | None:
+        """Wait (event-driven) until the instance reaches one of statuses (default: terminal) or timeout;
+        returns its latest record (None if it does not exist)."""
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        while True:
+            event = self._status_events.setdefault(instance_id, asyncio.Event())
+            record = await self.get_instance(instance_id)
+            if record is not None and (
+                record.runtime_status in statuses if statuses else record.runtime_status.is_terminal
+            ):
+                return record
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return record
+            try:
+                await asyncio.wait_for(event.wait(), remaining)
+            except TimeoutError:
+                return await self.get_instance(instance_id)
+
+    async def _existing(self, instance_id: str) -> q.InstanceRow:
+        row = await self._store.read(functools.partial(q.get_instance, instance_id=instance_id))
+        if row is None:
+            raise InstanceNotFoundError(f"no instance with id '{instance_id}'")
+        return row
+
+    async def raise_event(self, instance_id: str, event_name: str, event_data_json: str | None) -> None:
+        """Deliver an external event (InstanceNotFoundError, or InstanceStateError when ended)."""
+        if not event_name:
+            raise InvalidRequestError("an event name is required")
+        now = h.utcnow()
+        event = h.event_raised(h.format_ts(now), event_name, event_data_json)
+        message = q.NewMessage(instance_id, None, KIND_EVENT, event, h.to_us(now))
+        status = await self._store.write(functools.partial(q.raise_event_message, message=message))
+        if status is None:
+            raise InstanceNotFoundError(f"no instance with id '{instance_id}'")
+        if status not in q.ACTIVE_STATUSES:
+            raise InstanceStateError(f"instance '{instance_id}' has ended ({status}); it takes no more events")
+        self._orchestrations.mark(instance_id)
+
+    async def terminate(self, instance_id: str, reason: str | None) -> None:
+        """Terminate a pending, running or suspended instance."""
+        async with self._locks.hold(instance_id):
+            row = await self._existing(instance_id)
+            if row.record.runtime_status.is_terminal:
+                raise InstanceStateError(
+                    f"instance '{instance_id}' has already ended ({row.record.runtime_status.value})"
+                )
+            now = h.utcnow()
+            stamp = h.format_ts(now)
+            output = json.dumps(reason) if reason is not None else None
+            update, new_row = updated_row(
+                row,
+                now,
+                runtime_status=RuntimeStatus.TERMINATED,
+                output=output,
+                completed_time=now,
+                failure_message=None,
+            )
+            notice = f"Sub-orchestration '{instance_id}' was terminated: {reason or 'no reason given'}"
+            commit = q.EpisodeCommit(
+                instance_id,
+                history_chunk=[h.execution_terminated(stamp, output), h.execution_completed(stamp, 5, output)],
+                drop_inbox=True,
+                drop_work_items=True,
+                messages=parent_notice(row, now, None, (notice, notice)),
+                update=update,
+            )
+            await self._commit_management(new_row, commit)
+        log.info("Orchestration '%s' (%s) terminated: %s", row.record.name, instance_id, reason)
+
+    async def suspend(self, instance_id: str, reason: str | None) -> None:
+        """Suspend a running instance: new events are held until resume."""
+        async with self._locks.hold(instance_id):
+            row = await self._existing(instance_id)
+            status = row.record.runtime_status
+            if status.is_terminal:
+                raise InstanceStateError(f"instance '{instance_id}' has already ended ({status.value})")
+            if status == RuntimeStatus.SUSPENDED:
+                return
+            now = h.utcnow()
+            update, new_row = updated_row(row, now, runtime_status=RuntimeStatus.SUSPENDED)
+            chunk = [h.execution_suspended(h.format_ts(now), reason)]
+            await self._commit_management(new_row, q.EpisodeCommit(instance_id, history_chunk=chunk, update=update))
+
+    async def resume(self, instance_id: str, reason: str | None) -> None:
+        """Resume a suspended instance."""
+        async with self._locks.hold(instance_id):
+            row = await self._existing(instance_id)
+            status = row.record.runtime_status
+            if status.is_terminal:
+                raise InstanceStateError(f"instance '{instance_id}' has already ended ({status.value})")
+            if status != RuntimeStatus.SUSPENDED:
+                return
+            now = h.utcnow()
+            update, new_row = updated_row(row, now, runtime_status=RuntimeStatus.RUNNING)
+            chunk = [h.execution_resumed(h.format_ts(now), reason)]
+            await self._commit_management(new_row, q.EpisodeCommit(instance_id, history_chunk=chunk, update=update))
+        self._orchestrations.mark(instance_id)
+
+    async def rewind(self, instance_id: str, reason: str | None) -> None:
+        """Retry a Failed instance from its failed tasks (InstanceStateError unless Failed)."""
+        async with self._locks.hold(instance_id):
+            row = await self._existing(instance_id)
+            if row.record.runtime_status != RuntimeStatus.FAILED:
+                raise InstanceStateError(
+                    f"only Failed instances can be rewound; '{instance_id}' is {row.record.runtime_status.value}"
+                )
+            events = await self._store.read(functools.partial(q.load_history, instance_id=instance_id))
+            now = h.utcnow()
+            commit, new_row = plan_rewind(row, events, reason, now, lambda: next(self._work_ids), self.functions)
+            await self._commit_management(new_row, commit)
+        self._orchestrations.mark(instance_id)
+        log.info("Orchestration '%s' (%s) rewound: %s", row.record.name, instance_id, reason)
+
+    async def restart(self, instance_id: str, new_instance_id: bool = True) -> str:
+        """Start the instance's orchestrator again with the same input; returns the id used."""
+        row = await self._existing(instance_id)
+        target = None if new_instance_id else instance_id
+        return await self.start_orchestration(row.record.name, target, row.record.input)
+
+    async def purge_instance(self, instance_id: str) -> int:
+        """Delete an ended instance and its history; 0 when there is none (InstanceStateError if running)."""
+        async with self._locks.hold(instance_id):
+            row = await self._store.read(functools.partial(q.get_instance, instance_id=instance_id))
+            if row is None:
+                return 0
+            if not row.record.runtime_status.is_terminal:
+                raise InstanceStateError(
+                    f"instance '{instance_id}' is {row.record.runtime_status.value}; terminate it before purging"
+                )
+            count = await self._store.write(functools.partial(q.purge_instance, instance_id=instance_id))
+            self._cache.pop(instance_id, None)
+        self._notify(instance_id)
+        return count
+
+    async def purge_instances(
+        self,
+        created_from: datetime,
+        created_to: datetime | None = None,
+        statuses: frozenset[RuntimeStatus] | None = None,
+    ) -> int:
+        """Delete every matching instance that has ended; returns how many."""
+        ids = await self._store.write(
+            functools.partial(q.purge_instances, created_from=created_from, created_to=created_to, statuses=statuses)
+        )
+        for instance_id in ids:
+            self._cache.pop(instance_id, None)
+            self._notify(instance_id)
+        return len(ids)
+
+    # ================================================================ DurableService: entities
+    async def signal_entity(self, entity_name: str, key: str, operation: str, input_json: str | None) -> None:
+        """Queue a one-way operation. input_json is the operation input as the SDK client sends it (the
+        JSON text of the JSON text of the value), or None."""
+        if entity_name.lower() not in self.functions.entities:
+            known = ", ".join(sorted(self.functions.entities)) or "none"
+            raise FunctionNotFoundError(f"no entity function named '{entity_name}'. Registered entities: {known}.")
+        if not key:
+            raise InvalidRequestError("an entity key is required")
+        if not operation:
+            raise InvalidRequestError("an entity operation is required")
+        entity_id = ent.entity_id(entity_name, key)
+        message = q.EntityMessage(entity_id, operation, input_json or "null")
+        await self._store.write(functools.partial(q.insert_entity_messages, messages=[message]))
+        self._entities.mark(entity_id)
+
+    async def read_entity(self, entity_name: str, key: str) -> EntityRecord | None:
+        """The entity's record, or None when it does not exist."""
+        record = await self._store.read(functools.partial(q.get_entity, entity_id=ent.entity_id(entity_name, key)))
+        return record if record is not None and record.state is not None else None
+
+    async def list_entities(self, entity_name: str | None = None, page_size: int = 100) -> list[EntityRecord]:
+        """Existing entities, optionally of one name."""
+        return await self._store.read(functools.partial(q.list_entities, name=entity_name, limit=page_size))

@@ -1,0 +1,112 @@
+"""Durable entity batches (durable-protocol.md section 6): request JSON in, outcome out. No I/O."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+
+def entity_id(name: str, key: str) -> str:
+    """The scheduler id '@<lower-cased name>@<key>' the SDK uses for an entity."""
+    return f"@{name.lower()}@{key}"
+
+
+def split_entity_id(value: str) -> tuple[str, str]:
+    """(name, key) of an '@name@key' id; raises ValueError on anything else."""
+    if not value.startswith("@") or "@" not in value[1:]:
+        raise ValueError(f"not an entity id: {value!r}")
+    name, key = value[1:].split("@", 1)
+    return name, key
+
+
+@dataclass(frozen=True)
+class EntityOperation:
+    """One queued operation for an entity."""
+
+    operation: str
+    #: JSON text whose value is JSON text (what DurableEntityContext.get_input expects); "null" if none.
+    input: str
+    #: Set for calls from orchestrations: the reply goes to (instance, request id).
+    request_id: str | None = None
+    reply_instance_id: str | None = None
+
+
+@dataclass(frozen=True)
+class OperationOutcome:
+    """The result of one operation: JSON text of the result, or of the error message."""
+
+    is_error: bool
+    result: str
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """The entity's state after a batch and one outcome per operation, in order."""
+
+    exists: bool
+    state: str | None
+    results: list[OperationOutcome]
+
+
+def build_batch_request(name: str, key: str, state: str | None, operations: Sequence[EntityOperation]) -> str:
+    """The entity handle's request JSON text (exactly the four keys the SDK accepts)."""
+    return json.dumps(
+        {
+            "self": {"name": name, "key": key},
+            "exists": state is not None,
+            "state": state,
+            "batch": [
+                {"name": op.operation, "input": op.input or "null", "isSignal": op.request_id is None}
+                for op in operations
+            ],
+        }
+    )
+
+
+def parse_batch_response(text: str, count: int) -> BatchOutcome:
+    """Read the handle's response; missing results count as errors so every caller gets a reply."""
+    data = json.loads(text)
+    exists = bool(data.get("entityExists"))
+    state = data.get("entityState") if exists else None
+    if state is not None and not isinstance(state, str):
+        state = json.dumps(state)
+    results: list[OperationOutcome] = []
+    for item in (data.get("results") or [])[:count]:
+        result = item.get("result")
+        if result is not None and not isinstance(result, str):
+            result = json.dumps(result)
+        results.append(OperationOutcome(bool(item.get("isError")), result if result is not None else "null"))
+    while len(results) < count:
+        results.append(OperationOutcome(True, json.dumps("the entity returned no result for this operation")))
+    return BatchOutcome(exists, state, results)
+
+
+def failed_batch(message: str, count: int, state: str | None) -> BatchOutcome:
+    """Every operation failed with `message`; the state is left as it was."""
+    return BatchOutcome(state is not None, state, [OperationOutcome(True, json.dumps(message))] * count)
+
+
+def run_batch(
+    handle: Callable[[str], str] | None,
+    name: str,
+    key: str,
+    state: str | None,
+    operations: Sequence[EntityOperation],
+) -> BatchOutcome:
+    """Run one batch through the SDK's entity handle (None when no such entity function exists)."""
+    if handle is None:
+        return failed_batch(f"Entity function '{name}' does not exist.", len(operations), state)
+    try:
+        response = handle(build_batch_request(name, key, state, operations))
+        return parse_batch_response(response, len(operations))
+    except Exception as exc:  # a broken entity function must not take the host down
+        return failed_batch(f"Entity function '{name}' failed: {type(exc).__name__}: {exc}", len(operations), state)
+
+
+def reply_input(outcome: OperationOutcome) -> str:
+    """EventRaised Input of a call's reply (durable-protocol.md 2.5: result JSON text inside)."""
+    payload: dict[str, str] = {"result": outcome.result}
+    if outcome.is_error:
+        payload["exceptionType"] = "Error"
+    return json.dumps(payload)

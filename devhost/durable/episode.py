@@ -1,0 +1,352 @@
+"""What one orchestration episode (or management operation) writes: messages and cached state in,
+an EpisodeCommit plus the work to dispatch after it commits out.
+
+Runs in a worker thread (it calls the SDK through replay.run_episode); its only I/O is the history
+loader the engine passes for instances that are not cached yet.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from devhost.durable import history as h
+from devhost.durable import replay
+from devhost.durable.history import Event
+from devhost.durable.models import DurableFunctions, RuntimeStatus
+from devhost.durable.replay import Decision, ExecutionState, Outcome
+from devhost.durable.store.queries import (
+    ChildStart,
+    EntityMessage,
+    EpisodeCommit,
+    InboxMessage,
+    InstanceRow,
+    InstanceUpdate,
+    NewInstance,
+    NewMessage,
+    WorkItem,
+)
+
+log = logging.getLogger("devhost.durable.engine")
+
+#: Inbox message kinds.
+KIND_START = "start"
+KIND_EVENT = "event"
+
+_STATUS_OF_OUTCOME = {
+    Outcome.RUNNING: RuntimeStatus.RUNNING,
+    Outcome.COMPLETED: RuntimeStatus.COMPLETED,
+    Outcome.FAILED: RuntimeStatus.FAILED,
+    Outcome.CONTINUED_AS_NEW: RuntimeStatus.CONTINUED_AS_NEW,
+}
+
+
+@dataclass
+class CachedInstance:
+    """The engine's in-memory copy of an instance (the store stays the truth)."""
+
+    row: InstanceRow
+    state: ExecutionState | None = None
+
+
+@dataclass
+class EpisodeOutcome:
+    """An episode's commit and what to do once it is committed."""
+
+    commit: EpisodeCommit | None = None
+    row: InstanceRow | None = None
+    state: ExecutionState | None = None
+    ran_orchestrator: bool = False
+    work_items: list[WorkItem] = field(default_factory=list)
+    wakeups: list[tuple[str, int]] = field(default_factory=list)
+    entity_ids: list[str] = field(default_factory=list)
+    status_changed: bool = False
+
+
+def new_execution_id() -> str:
+    """A fresh execution id."""
+    return uuid.uuid4().hex
+
+
+def client_context_input(input_json: str | None) -> str | None:
+    """The orchestrator's input for a body sent by a client (durable-protocol.md 4.2).
+
+    The SDK client double-encodes, so a JSON string whose content is JSON text carries the real input;
+    any other body (a number, an object, a JSON string of plain text from curl) is the input itself.
+    Raises ValueError when the body is not JSON.
+    """
+    if input_json is None:
+        return None
+    value = json.loads(input_json)
+    if isinstance(value, str):
+        try:
+            json.loads(value)
+        except ValueError:
+            return input_json
+        return value
+    return input_json
+
+
+def start_message(
+    instance_id: str,
+    execution_id: str,
+    name: str,
+    input_json: str | None,
+    now: datetime,
+    parent: dict[str, Any] | None = None,
+) -> NewMessage:
+    """The ExecutionStarted message that begins an execution (input_json: what get_input() decodes)."""
+    event = h.execution_started(h.format_ts(now), name, input_json, instance_id, execution_id, parent)
+    return NewMessage(instance_id, execution_id, KIND_START, event, h.to_us(now))
+
+
+def updated_row(row: InstanceRow, now: datetime, **changes: Any) -> tuple[InstanceUpdate, InstanceRow]:
+    """The InstanceUpdate for changed fields of a row, and the row as it will read afterwards."""
+    replay_state = changes.pop("replay_state", row.replay_state)
+    record = dataclasses.replace(row.record, last_updated_time=now, **changes)
+    update = InstanceUpdate(
+        execution_id=record.execution_id,
+        status=record.runtime_status,
+        output=record.output,
+        custom_status=record.custom_status,
+        updated_us=h.to_us(now),
+        completed_us=h.to_us(record.completed_time) if record.completed_time else None,
+        failure_message=record.failure_message,
+        replay_state=replay_state,
+        input=record.input,
+    )
+    return update, dataclasses.replace(row, record=record, replay_state=replay_state)
+
+
+def parent_notice(
+    row: InstanceRow, now: datetime, result_json: str | None, failure: tuple[str, str] | None
+) -> list[NewMessage]:
+    """The completion message for the parent of a sub-orchestration that ended (none at top level)."""
+    record = row.record
+    if record.parent_instance_id is None or row.parent_task_id is None:
+        return []
+    stamp = h.format_ts(now)
+    if failure is None:
+        event = h.sub_orchestration_completed(stamp, row.parent_task_id, result_json or "null")
+    else:
+        event = h.sub_orchestration_failed(stamp, row.parent_task_id, failure[0], failure[1])
+    return [NewMessage(record.parent_instance_id, row.parent_execution_id, KIND_EVENT, event, h.to_us(now))]
+
+
+# ------------------------------------------------------------------------------------------------
+# Episodes
+
+
+def process_episode(
+    cached: CachedInstance,
+    messages: list[InboxMessage],
+    functions: DurableFunctions,
+    load_history: Callable[[], list[Event]],
+    new_work_id: Callable[[], int],
+    now: datetime,
+) -> EpisodeOutcome:
+    """Consume an instance's visible messages: run one episode if there is anything to deliver."""
+    row = cached.row
+    record = row.record
+    status = record.runtime_status
+    outcome = EpisodeOutcome()
+    dropped: list[int] = []
+    consumed: list[int] = []
+    incoming: list[Event] = []
+    start: InboxMessage | None = None
+    for message in messages:
+        stale = message.execution_id is not None and message.execution_id != record.execution_id
+        if stale or status.is_terminal:
+            dropped.append(message.msg_id)
+        elif status == RuntimeStatus.SUSPENDED:
+            continue  # held until resume
+        elif message.kind == KIND_START:
+            start = message
+            consumed.append(message.msg_id)
+        else:
+            incoming.append(message.payload)
+            consumed.append(message.msg_id)
+
+    state: ExecutionState | None
+    if start is not None:
+        state = ExecutionState()
+        incoming.insert(0, start.payload)
+    elif incoming:
+        state = cached.state
+        if state is None:
+            state = ExecutionState.from_history(load_history(), row.replay_state)
+        if state.episodes == 0:
+            # Not started yet (its ExecutionStarted is still invisible or held): keep the messages.
+            incoming, consumed = [], []
+    else:
+        state = cached.state
+    if not incoming:
+        if dropped:
+            outcome.commit = EpisodeCommit(record.instance_id, consumed=dropped)
+        return outcome
+
+    assert state is not None
+    handle = functions.orchestrators.get(record.name.lower())
+    # The context input is ExecutionStarted's Input (for client starts it differs from the stored input).
+    context_input = start.payload.get("Input") if start is not None else state.input
+    info = replay.EpisodeInfo(record.instance_id, record.name, context_input, record.parent_instance_id)
+    if handle is None:
+        decision = _missing_orchestrator(record.name, state, incoming, now)
+    else:
+        decision = replay.run_episode(handle, state, info, incoming, now)
+        outcome.ran_orchestrator = True
+    state.apply_events(decision.events)
+    _build_commit(outcome, cached, state, decision, dropped + consumed, start is not None, functions, new_work_id, now)
+    return outcome
+
+
+def _missing_orchestrator(name: str, state: ExecutionState, incoming: list[Event], now: datetime) -> Decision:
+    prepared = replay.prepare_episode(state, "", incoming, now)
+    return _failed_decision(prepared, f"Orchestrator function '{name}' does not exist.")
+
+
+def _failed_decision(prepared: replay.PreparedEpisode, message: str) -> Decision:
+    decision = prepared.decision
+    decision.outcome = Outcome.FAILED
+    decision.failure_message = message
+    decision.failure_details = message
+    decision.output = json.dumps(message)
+    decision.activities.clear()
+    decision.timers.clear()
+    decision.sub_orchestrations.clear()
+    decision.events = [
+        *prepared.new_events,
+        h.orchestrator_completed(prepared.timestamp),
+        h.execution_completed(prepared.timestamp, 3, decision.output),
+    ]
+    return decision
+
+
+def _build_commit(
+    outcome: EpisodeOutcome,
+    cached: CachedInstance,
+    state: ExecutionState,
+    decision: Decision,
+    consumed: list[int],
+    started: bool,
+    functions: DurableFunctions,
+    new_work_id: Callable[[], int],
+    now: datetime,
+) -> None:
+    row = cached.row
+    record = row.record
+    iid = record.instance_id
+    execution_id = record.execution_id
+    now_us = h.to_us(now)
+    commit = EpisodeCommit(iid, reset_history=started, history_chunk=decision.events, consumed=consumed)
+
+    for activity in decision.activities:
+        commit.work_items.append(
+            WorkItem(new_work_id(), iid, execution_id, activity.task_id, activity.name, activity.input)
+        )
+    for timer in decision.timers:
+        fired = h.timer_fired(timer.fire_at_text, timer.timer_id, timer.fire_at_text)
+        visible = h.to_us(timer.fire_at)
+        commit.messages.append(NewMessage(iid, execution_id, KIND_EVENT, fired, visible))
+        if visible > now_us:
+            outcome.wakeups.append((iid, visible))
+    for sub in decision.sub_orchestrations:
+        stamp = h.format_ts(now)
+        if sub.name.lower() not in functions.orchestrators:
+            missing = f"Orchestrator function '{sub.name}' does not exist."
+            event = h.sub_orchestration_failed(stamp, sub.task_id, missing, missing)
+            commit.messages.append(NewMessage(iid, execution_id, KIND_EVENT, event, now_us))
+            continue
+        child_execution = new_execution_id()
+        parent = {"InstanceId": iid, "ExecutionId": execution_id, "TaskScheduledId": sub.task_id}
+        refusal = h.sub_orchestration_failed(
+            stamp,
+            sub.task_id,
+            f"An orchestration instance with id '{sub.instance_id}' already exists and is still running.",
+            None,
+        )
+        commit.children.append(
+            ChildStart(
+                NewInstance(
+                    sub.instance_id, child_execution, sub.name, sub.input, now_us, iid, execution_id, sub.task_id
+                ),
+                start_message(sub.instance_id, child_execution, sub.name, sub.input, now, parent),
+                NewMessage(iid, execution_id, KIND_EVENT, refusal, now_us),
+            )
+        )
+    for entity in decision.entity_messages:
+        commit.entity_messages.append(
+            EntityMessage(
+                entity.entity_id,
+                entity.operation,
+                entity.input,
+                entity.request_id,
+                iid if entity.request_id else None,
+                execution_id if entity.request_id else None,
+            )
+        )
+        outcome.entity_ids.append(entity.entity_id)
+
+    status = _STATUS_OF_OUTCOME[decision.outcome]
+    changes: dict[str, Any] = {"runtime_status": status, "custom_status": decision.custom_status}
+    if decision.outcome == Outcome.RUNNING:
+        changes["failure_message"] = "; ".join(decision.diagnostics) or None
+        changes["replay_state"] = state.retry_json()
+        outcome.state = state
+    elif decision.outcome == Outcome.CONTINUED_AS_NEW:
+        next_execution = new_execution_id()
+        commit.reset_history = True
+        commit.history_chunk = None
+        commit.messages.append(
+            start_message(iid, next_execution, record.name, decision.continue_input, now, _parent_ref(row))
+        )
+        changes.update(
+            execution_id=next_execution,
+            input=decision.continue_input,
+            output=None,
+            replay_state=None,
+            failure_message=None,
+        )
+        outcome.state = None
+    else:
+        failure = None
+        if decision.outcome == Outcome.FAILED:
+            failure = (decision.failure_message or "failed", decision.failure_details or "")
+        changes.update(
+            output=decision.output,
+            completed_time=now,
+            failure_message=decision.failure_message,
+            replay_state=state.retry_json(),
+        )
+        commit.messages.extend(parent_notice(row, now, decision.output, failure))
+        commit.drop_inbox = True
+        commit.work_items.clear()
+        commit.drop_work_items = True
+        outcome.state = None
+    update, new_row = updated_row(row, now, **changes)
+    commit.update = update
+    outcome.commit = commit
+    outcome.row = new_row
+    outcome.work_items = list(commit.work_items)
+    outcome.status_changed = (
+        record.runtime_status != status
+        or record.custom_status != decision.custom_status
+        or status.is_terminal
+        or record.failure_message != new_row.record.failure_message
+    )
+
+
+def _parent_ref(row: InstanceRow) -> dict[str, Any] | None:
+    if row.record.parent_instance_id is None:
+        return None
+    return {
+        "InstanceId": row.record.parent_instance_id,
+        "ExecutionId": row.parent_execution_id,
+        "TaskScheduledId": row.parent_task_id,
+    }

@@ -1,0 +1,560 @@
+"""Typed SQL operations on the task hub (functions of a connection, run by SqliteStore).
+
+Write operations run inside the writer's transaction and must not commit. Every value goes through
+SQL parameters.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+from devhost.durable.history import Event, from_us, to_us
+from devhost.durable.models import EntityRecord, InstancePage, InstanceQuery, InstanceRecord, RuntimeStatus
+from devhost.errors import InstanceExistsError, InvalidRequestError
+
+ACTIVE_STATUSES = (
+    RuntimeStatus.PENDING.value,
+    RuntimeStatus.RUNNING.value,
+    RuntimeStatus.SUSPENDED.value,
+    RuntimeStatus.CONTINUED_AS_NEW.value,
+)
+
+# ------------------------------------------------------------------------------------------------
+# Records
+
+
+@dataclass(frozen=True)
+class InstanceRow:
+    """An instances row: the public record plus what only the engine needs."""
+
+    record: InstanceRecord
+    parent_execution_id: str | None = None
+    parent_task_id: int | None = None
+    replay_state: str | None = None
+
+
+@dataclass(frozen=True)
+class NewInstance:
+    """A instance row to create (a started orchestration or a sub-orchestration)."""
+
+    instance_id: str
+    execution_id: str
+    name: str
+    input: str | None
+    created_us: int
+    parent_instance_id: str | None = None
+    parent_execution_id: str | None = None
+    parent_task_id: int | None = None
+
+
+@dataclass(frozen=True)
+class InboxMessage:
+    """A stored orchestration message."""
+
+    msg_id: int
+    instance_id: str
+    execution_id: str | None
+    kind: str
+    payload: dict[str, Any]
+    visible_us: int
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """An orchestration message to store; kind 'event' carries a history event as payload."""
+
+    instance_id: str
+    execution_id: str | None
+    kind: str
+    payload: dict[str, Any]
+    visible_us: int
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """An activity to run for task `task_id` of an execution."""
+
+    work_id: int
+    instance_id: str
+    execution_id: str
+    task_id: int
+    name: str
+    input: str | None
+
+
+@dataclass(frozen=True)
+class EntityMessage:
+    """A stored entity operation (msg_id 0 before storing)."""
+
+    entity_id: str
+    operation: str
+    input: str
+    request_id: str | None = None
+    reply_instance_id: str | None = None
+    reply_execution_id: str | None = None
+    msg_id: int = 0
+
+
+@dataclass(frozen=True)
+class ChildStart:
+    """A sub-orchestration to create, and what to tell the parent if its id is taken."""
+
+    instance: NewInstance
+    start: NewMessage
+    refusal: NewMessage
+
+
+@dataclass(frozen=True)
+class InstanceUpdate:
+    """New values for an instance row after an episode or a management operation."""
+
+    execution_id: str
+    status: RuntimeStatus
+    output: str | None
+    custom_status: str | None
+    updated_us: int
+    completed_us: int | None
+    failure_message: str | None
+    replay_state: str | None
+    input: str | None
+
+
+@dataclass
+class EpisodeCommit:
+    """Everything one episode writes, committed in one transaction."""
+
+    instance_id: str
+    reset_history: bool = False
+    history_chunk: list[Event] | None = None
+    consumed: list[int] = field(default_factory=list)
+    drop_inbox: bool = False
+    drop_work_items: bool = False
+    #: Replace the stored history by history_chunk (rewind) instead of appending it.
+    replace_history: bool = False
+    work_items: list[WorkItem] = field(default_factory=list)
+    messages: list[NewMessage] = field(default_factory=list)
+    children: list[ChildStart] = field(default_factory=list)
+    entity_messages: list[EntityMessage] = field(default_factory=list)
+    update: InstanceUpdate | None = None
+
+
+# ------------------------------------------------------------------------------------------------
+# Instances
+
+_INSTANCE_COLUMNS = (
+    "instance_id, execution_id, name, status, input, output, custom_status, created_us, updated_us, "
+    "completed_us, parent_instance_id, failure_message, parent_execution_id, parent_task_id, replay_state"
+)
+
+
+def _row_to_instance(row: tuple[Any, ...]) -> InstanceRow:
+    record = InstanceRecord(
+        instance_id=row[0],
+        execution_id=row[1],
+        name=row[2],
+        runtime_status=RuntimeStatus(row[3]),
+        input=row[4],
+        output=row[5],
+        custom_status=row[6],
+        created_time=from_us(row[7]),
+        last_updated_time=from_us(row[8]),
+        completed_time=from_us(row[9]) if row[9] is not None else None,
+        parent_instance_id=row[10],
+        failure_message=row[11],
+    )
+    return InstanceRow(record, row[12], row[13], row[14])
+
+
+def get_instance(conn: sqlite3.Connection, instance_id: str) -> InstanceRow | None:
+    """The instance's row, or None."""
+    row = conn.execute(f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE instance_id = ?", (instance_id,)).fetchone()
+    return _row_to_instance(row) if row else None
+
+
+def _clear_instance(conn: sqlite3.Connection, instance_id: str) -> None:
+    conn.execute("DELETE FROM history WHERE instance_id = ?", (instance_id,))
+    conn.execute("DELETE FROM inbox WHERE instance_id = ?", (instance_id,))
+    conn.execute("DELETE FROM work_items WHERE instance_id = ?", (instance_id,))
+
+
+def _insert_instance(conn: sqlite3.Connection, new: NewInstance) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO instances (instance_id, execution_id, name, status, input, output, custom_status, "
+        "created_us, updated_us, completed_us, parent_instance_id, parent_execution_id, parent_task_id, "
+        "failure_message, replay_state) VALUES (?, ?, ?, ?, ?, NULL, NULL, ?, ?, NULL, ?, ?, ?, NULL, NULL)",
+        (
+            new.instance_id,
+            new.execution_id,
+            new.name,
+            RuntimeStatus.PENDING.value,
+            new.input,
+            new.created_us,
+            new.created_us,
+            new.parent_instance_id,
+            new.parent_execution_id,
+            new.parent_task_id,
+        ),
+    )
+
+
+def _insert_messages(conn: sqlite3.Connection, messages: list[NewMessage]) -> None:
+    if messages:
+        conn.executemany(
+            "INSERT INTO inbox (instance_id, execution_id, kind, payload, visible_us) VALUES (?, ?, ?, ?, ?)",
+            [(m.instance_id, m.execution_id, m.kind, json.dumps(m.payload), m.visible_us) for m in messages],
+        )
+
+
+def create_instance(conn: sqlite3.Connection, new: NewInstance, start: NewMessage) -> None:
+    """Create (or replace an ended) instance and queue its ExecutionStarted message."""
+    row = conn.execute("SELECT status FROM instances WHERE instance_id = ?", (new.instance_id,)).fetchone()
+    if row and row[0] in ACTIVE_STATUSES:
+        raise InstanceExistsError(f"an instance with id '{new.instance_id}' already exists and is {row[0]}")
+    if row:
+        _clear_instance(conn, new.instance_id)
+    _insert_instance(conn, new)
+    _insert_messages(conn, [start])
+
+
+def update_instance(conn: sqlite3.Connection, instance_id: str, update: InstanceUpdate) -> None:
+    """Write an instance's new status and outputs."""
+    conn.execute(
+        "UPDATE instances SET execution_id = ?, status = ?, output = ?, custom_status = ?, updated_us = ?, "
+        "completed_us = ?, failure_message = ?, replay_state = ?, input = ? WHERE instance_id = ?",
+        (
+            update.execution_id,
+            update.status.value,
+            update.output,
+            update.custom_status,
+            update.updated_us,
+            update.completed_us,
+            update.failure_message,
+            update.replay_state,
+            update.input,
+            instance_id,
+        ),
+    )
+
+
+def commit_episode(conn: sqlite3.Connection, commit: EpisodeCommit) -> list[str]:
+    """Apply an episode; returns the ids of the instances that got new messages."""
+    iid = commit.instance_id
+    touched: list[str] = []
+    if commit.reset_history or commit.replace_history:
+        conn.execute("DELETE FROM history WHERE instance_id = ?", (iid,))
+    if commit.drop_work_items:
+        conn.execute("DELETE FROM work_items WHERE instance_id = ?", (iid,))
+    if commit.history_chunk:
+        append_history(conn, iid, commit.history_chunk)
+    if commit.drop_inbox:
+        conn.execute("DELETE FROM inbox WHERE instance_id = ?", (iid,))
+    elif commit.consumed:
+        conn.executemany("DELETE FROM inbox WHERE msg_id = ?", [(m,) for m in commit.consumed])
+    if commit.work_items:
+        conn.executemany(
+            "INSERT INTO work_items (work_id, instance_id, execution_id, task_id, name, input, created_us) "
+            "VALUES (?, ?, ?, ?, ?, ?, strftime('%s', 'now') * 1000000)",
+            [(w.work_id, w.instance_id, w.execution_id, w.task_id, w.name, w.input) for w in commit.work_items],
+        )
+    _insert_messages(conn, commit.messages)
+    touched.extend(m.instance_id for m in commit.messages)
+    for child in commit.children:
+        row = conn.execute(
+            "SELECT status FROM instances WHERE instance_id = ?", (child.instance.instance_id,)
+        ).fetchone()
+        if row and row[0] in ACTIVE_STATUSES:
+            _insert_messages(conn, [child.refusal])
+            touched.append(child.refusal.instance_id)
+            continue
+        if row:
+            _clear_instance(conn, child.instance.instance_id)
+        _insert_instance(conn, child.instance)
+        _insert_messages(conn, [child.start])
+        touched.append(child.instance.instance_id)
+    insert_entity_messages(conn, commit.entity_messages)
+    if commit.update is not None:
+        update_instance(conn, iid, commit.update)
+    return touched
+
+
+def append_history(conn: sqlite3.Connection, instance_id: str, events: list[Event]) -> None:
+    """Append one chunk (an episode or a management event) to the instance's history."""
+    conn.execute(
+        "INSERT INTO history (instance_id, chunk, events) "
+        "SELECT ?, COALESCE(MAX(chunk) + 1, 0), ? FROM history WHERE instance_id = ?",
+        (instance_id, json.dumps(events, separators=(",", ":")), instance_id),
+    )
+
+
+def load_history(conn: sqlite3.Connection, instance_id: str) -> list[Event]:
+    """The stored history of the instance's current execution, in order."""
+    events: list[Event] = []
+    for (chunk,) in conn.execute("SELECT events FROM history WHERE instance_id = ? ORDER BY chunk", (instance_id,)):
+        events.extend(json.loads(chunk))
+    return events
+
+
+def read_inbox(conn: sqlite3.Connection, instance_id: str, now_us: int) -> list[InboxMessage]:
+    """The instance's visible messages in arrival order."""
+    return [
+        InboxMessage(row[0], instance_id, row[1], row[2], json.loads(row[3]), row[4])
+        for row in conn.execute(
+            "SELECT msg_id, execution_id, kind, payload, visible_us FROM inbox "
+            "WHERE instance_id = ? AND visible_us <= ? ORDER BY msg_id",
+            (instance_id, now_us),
+        )
+    ]
+
+
+def insert_messages(conn: sqlite3.Connection, messages: list[NewMessage]) -> None:
+    """Queue orchestration messages."""
+    _insert_messages(conn, messages)
+
+
+def raise_event_message(conn: sqlite3.Connection, message: NewMessage) -> str | None:
+    """Queue an external event if the instance exists and has not ended; returns its status."""
+    row = conn.execute("SELECT status FROM instances WHERE instance_id = ?", (message.instance_id,)).fetchone()
+    if row is None:
+        return None
+    if row[0] in ACTIVE_STATUSES:
+        _insert_messages(conn, [message])
+    return str(row[0])
+
+
+def complete_work_item(conn: sqlite3.Connection, work_id: int, message: NewMessage) -> bool:
+    """Delete a finished work item and queue its completion; False if the item was gone already."""
+    deleted = conn.execute("DELETE FROM work_items WHERE work_id = ?", (work_id,)).rowcount
+    if not deleted:
+        return False
+    _insert_messages(conn, [message])
+    return True
+
+
+def max_work_id(conn: sqlite3.Connection) -> int:
+    """The highest work item id ever stored (ids are handed out by the engine)."""
+    row = conn.execute("SELECT MAX(work_id) FROM work_items").fetchone()
+    return int(row[0] or 0)
+
+
+def all_work_items(conn: sqlite3.Connection) -> list[WorkItem]:
+    """Every stored work item (on start, all of them are (re)run)."""
+    return [
+        WorkItem(*row)
+        for row in conn.execute(
+            "SELECT work_id, instance_id, execution_id, task_id, name, input FROM work_items ORDER BY work_id"
+        )
+    ]
+
+
+def inbox_wakeups(conn: sqlite3.Connection) -> list[tuple[str, int]]:
+    """(instance id, earliest visible time) of every instance with messages."""
+    return [
+        (row[0], int(row[1]))
+        for row in conn.execute("SELECT instance_id, MIN(visible_us) FROM inbox GROUP BY instance_id")
+    ]
+
+
+def future_timers(conn: sqlite3.Connection, now_us: int) -> list[tuple[str, int]]:
+    """(instance id, visible time) of messages not visible yet (durable timers)."""
+    return [
+        (row[0], int(row[1]))
+        for row in conn.execute("SELECT instance_id, visible_us FROM inbox WHERE visible_us > ?", (now_us,))
+    ]
+
+
+def children_of(conn: sqlite3.Connection, instance_id: str) -> list[str]:
+    """Ids of the sub-orchestrations started by an instance."""
+    rows = conn.execute("SELECT instance_id FROM instances WHERE parent_instance_id = ?", (instance_id,))
+    return [row[0] for row in rows]
+
+
+# ------------------------------------------------------------------------------------------------
+# Queries and purge
+
+
+def encode_token(created_us: int, instance_id: str) -> str:
+    """Opaque continuation token for keyset paging."""
+    raw = json.dumps([created_us, instance_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_token(token: str) -> tuple[int, str]:
+    """Inverse of encode_token; InvalidRequestError for anything else."""
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        created_us, instance_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        return int(created_us), str(instance_id)
+    except (ValueError, TypeError) as exc:
+        raise InvalidRequestError(f"invalid continuation token {token!r}") from exc
+
+
+def _filters(
+    query: InstanceQuery | None,
+    created_from: Any = None,
+    created_to: Any = None,
+    statuses: frozenset[RuntimeStatus] | None = None,
+) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if query is not None:
+        created_from, created_to, statuses = query.created_from, query.created_to, query.statuses
+        if query.instance_id_prefix:
+            prefix = query.instance_id_prefix
+            where.append("instance_id >= ? AND instance_id < ?")
+            params.extend([prefix, prefix + "\U0010ffff"])
+        if query.name:
+            where.append("name = ?")
+            params.append(query.name)
+        if not query.include_sub_orchestrations:
+            where.append("parent_instance_id IS NULL")
+        if query.updated_from is not None:
+            where.append("updated_us >= ?")
+            params.append(to_us(query.updated_from))
+    if created_from is not None:
+        where.append("created_us >= ?")
+        params.append(to_us(created_from))
+    if created_to is not None:
+        where.append("created_us <= ?")
+        params.append(to_us(created_to))
+    if statuses:
+        where.append(f"status IN ({', '.join('?' for _ in statuses)})")
+        params.extend(sorted(s.value for s in statuses))
+    return where, params
+
+
+def query_instances(conn: sqlite3.Connection, query: InstanceQuery) -> InstancePage:
+    """One page of instances ordered by (created, id), with a keyset continuation token."""
+    where, params = _filters(query)
+    if query.continuation_token:
+        created_us, instance_id = decode_token(query.continuation_token)
+        where.append(f"(created_us, instance_id) {'<' if query.newest_first else '>'} (?, ?)")
+        params.extend([created_us, instance_id])
+    order = "DESC" if query.newest_first else "ASC"
+    size = max(1, min(int(query.page_size), 10_000))
+    sql = f"SELECT {_INSTANCE_COLUMNS} FROM instances"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY created_us {order}, instance_id {order} LIMIT ?"
+    rows = conn.execute(sql, [*params, size + 1]).fetchall()
+    more = len(rows) > size
+    rows = rows[:size]
+    records = [_row_to_instance(row).record for row in rows]
+    token = encode_token(rows[-1][7], rows[-1][0]) if more and rows else None
+    return InstancePage(records, token)
+
+
+def purge_instance(conn: sqlite3.Connection, instance_id: str) -> int:
+    """Delete an ended instance with its history and messages; returns 0 or 1."""
+    row = conn.execute("SELECT status FROM instances WHERE instance_id = ?", (instance_id,)).fetchone()
+    if row is None or row[0] in ACTIVE_STATUSES:
+        return 0
+    _clear_instance(conn, instance_id)
+    conn.execute("DELETE FROM instances WHERE instance_id = ?", (instance_id,))
+    return 1
+
+
+def purge_instances(
+    conn: sqlite3.Connection,
+    created_from: Any,
+    created_to: Any,
+    statuses: frozenset[RuntimeStatus] | None,
+) -> list[str]:
+    """Delete every ended instance matching the filters; returns their ids."""
+    ended = frozenset(s for s in RuntimeStatus if s.value not in ACTIVE_STATUSES)
+    wanted = ended & statuses if statuses else ended
+    if not wanted:
+        return []
+    where, params = _filters(None, created_from, created_to, wanted)
+    ids = [row[0] for row in conn.execute(f"SELECT instance_id FROM instances WHERE {' AND '.join(where)}", params)]
+    for instance_id in ids:
+        _clear_instance(conn, instance_id)
+    conn.executemany("DELETE FROM instances WHERE instance_id = ?", [(i,) for i in ids])
+    return ids
+
+
+# ------------------------------------------------------------------------------------------------
+# Entities
+
+
+def insert_entity_messages(conn: sqlite3.Connection, messages: list[EntityMessage]) -> None:
+    """Queue entity operations (in order)."""
+    if messages:
+        conn.executemany(
+            "INSERT INTO entity_inbox (entity_id, operation, input, request_id, reply_instance_id, "
+            "reply_execution_id, created_us) VALUES (?, ?, ?, ?, ?, ?, strftime('%s', 'now') * 1000000)",
+            [
+                (m.entity_id, m.operation, m.input, m.request_id, m.reply_instance_id, m.reply_execution_id)
+                for m in messages
+            ],
+        )
+
+
+def read_entity_inbox(conn: sqlite3.Connection, entity_id: str, limit: int) -> list[EntityMessage]:
+    """The entity's next operations in arrival order."""
+    return [
+        EntityMessage(entity_id, row[1], row[2], row[3], row[4], row[5], row[0])
+        for row in conn.execute(
+            "SELECT msg_id, operation, input, request_id, reply_instance_id, reply_execution_id FROM entity_inbox "
+            "WHERE entity_id = ? ORDER BY msg_id LIMIT ?",
+            (entity_id, limit),
+        )
+    ]
+
+
+def entities_with_messages(conn: sqlite3.Connection) -> list[str]:
+    """Ids of entities with queued operations."""
+    return [row[0] for row in conn.execute("SELECT DISTINCT entity_id FROM entity_inbox")]
+
+
+def _row_to_entity(row: tuple[Any, ...]) -> EntityRecord:
+    return EntityRecord(
+        entity_id=row[0],
+        name=row[1],
+        key=row[2],
+        state=row[3],
+        last_operation_time=from_us(row[4]) if row[4] is not None else None,
+    )
+
+
+def get_entity(conn: sqlite3.Connection, entity_id: str) -> EntityRecord | None:
+    """The entity's row (state None when it does not exist), or None."""
+    row = conn.execute(
+        "SELECT entity_id, name, entity_key, state, last_op_us FROM entities WHERE entity_id = ?", (entity_id,)
+    ).fetchone()
+    return _row_to_entity(row) if row else None
+
+
+def list_entities(conn: sqlite3.Connection, name: str | None, limit: int) -> list[EntityRecord]:
+    """Existing entities (with state), optionally of one name."""
+    sql = "SELECT entity_id, name, entity_key, state, last_op_us FROM entities WHERE state IS NOT NULL"
+    params: list[Any] = []
+    if name:
+        sql += " AND name = ?"
+        params.append(name.lower())
+    sql += " ORDER BY name, entity_key LIMIT ?"
+    params.append(limit)
+    return [_row_to_entity(row) for row in conn.execute(sql, params)]
+
+
+def commit_entity_batch(
+    conn: sqlite3.Connection,
+    entity_id: str,
+    name: str,
+    key: str,
+    state: str | None,
+    last_op_us: int,
+    consumed: list[int],
+    replies: list[NewMessage],
+) -> None:
+    """Store an entity's new state, drop the operations it ran and queue the replies, atomically."""
+    conn.execute(
+        "INSERT INTO entities (entity_id, name, entity_key, state, last_op_us) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (entity_id) DO UPDATE SET state = excluded.state, last_op_us = excluded.last_op_us",
+        (entity_id, name, key, state, last_op_us),
+    )
+    conn.executemany("DELETE FROM entity_inbox WHERE msg_id = ?", [(m,) for m in consumed])
+    _insert_messages(conn, replies)

@@ -1,0 +1,172 @@
+"""The functions port: /api routes, admin endpoints and the durable management API on one aiohttp app."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+import devhost
+from devhost.app.index import FunctionIndex, IndexedFunction, TriggerKind
+from devhost.durable.service import DurableService
+from devhost.http.auth import AuthPolicy, Handler, admin_middleware, local_only_middleware, unauthorized
+from devhost.management import MANAGEMENT_PREFIX, RPC_PREFIX
+from devhost.triggers.http import HttpRouter, HttpTriggerHandler, error_response
+
+#: Largest request body accepted, like the Functions host's 100 MB limit.
+MAX_REQUEST_BYTES = 100 * 1024 * 1024
+
+#: Runs a non-HTTP function once by name with an optional input (POST /admin/functions/{name}).
+AdminInvoke = Callable[[IndexedFunction, str | None], Awaitable[None]]
+
+
+@dataclass
+class ServerParts:
+    """What the functions port serves."""
+
+    index: FunctionIndex
+    router: HttpRouter
+    handler: HttpTriggerHandler
+    policy: AuthPolicy
+    service: DurableService | None
+    task_hub: str
+    public_origin: str
+    admin_invoke: AdminInvoke | None = None
+    #: Allowed CORS origins from local.settings.json Host.CORS ("*" allows any); empty disables CORS.
+    cors_origins: tuple[str, ...] = ()
+
+
+def _size_limit_middleware(limit: int) -> Callable[..., Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.content_length is not None and request.content_length > limit:
+            return error_response(413, f"request body of {request.content_length} bytes exceeds the {limit} byte limit")
+        try:
+            return await handler(request)
+        except web.HTTPRequestEntityTooLarge:
+            return error_response(413, f"request body exceeds the {limit} byte limit")
+
+    return middleware
+
+
+def _cors_middleware(origins: tuple[str, ...]) -> Callable[..., Awaitable[web.StreamResponse]]:
+    # Like `func start` with Host.CORS: allowed origins get CORS headers, preflights are answered here.
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        if origin is None or ("*" not in origins and origin not in origins):
+            return await handler(request)
+        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+            response: web.StreamResponse = web.Response(status=204)
+            response.headers["Access-Control-Allow-Methods"] = request.headers["Access-Control-Request-Method"]
+            requested = request.headers.get("Access-Control-Request-Headers")
+            if requested:
+                response.headers["Access-Control-Allow-Headers"] = requested
+            response.headers["Access-Control-Max-Age"] = "600"
+        else:
+            response = await handler(request)
+        response.headers["Access-Control-Allow-Origin"] = "*" if "*" in origins else origin
+        if "*" not in origins:
+            response.headers["Vary"] = "Origin"
+        return response
+
+    return middleware
+
+
+def _management_key_middleware(policy: AuthPolicy) -> Callable[..., Awaitable[web.StreamResponse]]:
+    # The public management API accepts a function or admin key (its URLs are handed to users).
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith(MANAGEMENT_PREFIX) and not policy.allows(request, "function"):
+            return unauthorized("function")
+        return await handler(request)
+
+    return middleware
+
+
+def function_summary(function: IndexedFunction, parts: ServerParts) -> dict[str, Any]:
+    """One entry of /admin/functions."""
+    url = None
+    methods: list[str] | None = None
+    if function.kind is TriggerKind.HTTP:
+        route = next(r for r in parts.router.routes if r.function is function)
+        url = parts.public_origin + parts.router.url_path(route)
+        methods = sorted(route.methods)
+    return {
+        "name": function.name,
+        "trigger": function.kind.value,
+        "language": "python",
+        "invoke_url_template": url,
+        "methods": methods,
+        "isDisabled": False,
+        "config": {"bindings": [json.loads(raw) for raw in function.function.get_raw_bindings()]},
+    }
+
+
+def create_http_app(parts: ServerParts) -> web.Application:
+    """The aiohttp application for the functions port."""
+    started = time.monotonic()
+    policy = parts.policy
+    app = web.Application(
+        client_max_size=MAX_REQUEST_BYTES,
+        middlewares=[
+            _cors_middleware(parts.cors_origins),
+            _size_limit_middleware(MAX_REQUEST_BYTES),
+            local_only_middleware(policy, RPC_PREFIX),
+            admin_middleware(policy, ("/admin/",)),
+            _management_key_middleware(policy),
+        ],
+    )
+    if parts.service is not None:
+        from devhost.management.routes import create_management_app
+
+        app.add_subapp(MANAGEMENT_PREFIX, create_management_app(parts.service, task_hub=parts.task_hub))
+        app.add_subapp(RPC_PREFIX, create_management_app(parts.service, task_hub=parts.task_hub))
+
+    async def host_status(request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "id": "devhost",
+                "state": "Running",
+                "version": devhost.__version__,
+                "processUptime": int((time.monotonic() - started) * 1000),
+                "functions": len(parts.index.functions),
+            }
+        )
+
+    async def list_functions(request: web.Request) -> web.Response:
+        return web.json_response([function_summary(f, parts) for f in parts.index.functions])
+
+    async def get_function(request: web.Request) -> web.Response:
+        function = parts.index.get(request.match_info["name"])
+        if function is None:
+            return error_response(404, f"no function named {request.match_info['name']!r}")
+        return web.json_response(function_summary(function, parts))
+
+    async def invoke_function(request: web.Request) -> web.Response:
+        function = parts.index.get(request.match_info["name"])
+        if function is None:
+            return error_response(404, f"no function named {request.match_info['name']!r}")
+        if parts.admin_invoke is None or function.kind not in (TriggerKind.TIMER, TriggerKind.QUEUE):
+            return error_response(400, f"function {function.name!r} ({function.kind.value}) cannot be run this way")
+        text = await request.text()
+        payload: str | None = None
+        if text:
+            try:
+                body = json.loads(text)
+            except ValueError:
+                return error_response(400, 'body must be JSON like {"input": "..."}')
+            payload = body.get("input") if isinstance(body, dict) else None
+        await parts.admin_invoke(function, payload)
+        return web.Response(status=202)
+
+    app.router.add_get("/admin/host/status", host_status)
+    app.router.add_get("/admin/functions", list_functions)
+    app.router.add_get("/admin/functions/{name}", get_function)
+    app.router.add_post("/admin/functions/{name}", invoke_function)
+    app.router.add_route("*", "/{tail:.*}", parts.handler)
+    return app

@@ -1,0 +1,174 @@
+"""Render instance records and their history as the Durable HTTP API's JSON (durable-protocol.md 5.1, 5.2)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from devhost.durable.models import InstanceRecord, RuntimeStatus
+
+#: HistoryEventType names by integer (DTFx EventType, as the SDK numbers them).
+EVENT_TYPE_NAMES: tuple[str, ...] = (
+    "ExecutionStarted",
+    "ExecutionCompleted",
+    "ExecutionFailed",
+    "ExecutionTerminated",
+    "TaskScheduled",
+    "TaskCompleted",
+    "TaskFailed",
+    "SubOrchestrationInstanceCreated",
+    "SubOrchestrationInstanceCompleted",
+    "SubOrchestrationInstanceFailed",
+    "TimerCreated",
+    "TimerFired",
+    "OrchestratorStarted",
+    "OrchestratorCompleted",
+    "EventSent",
+    "EventRaised",
+    "ContinueAsNew",
+    "GenericEvent",
+    "HistoryState",
+    "ExecutionSuspended",
+    "ExecutionResumed",
+)
+
+_EXECUTION_STARTED = 0
+_EXECUTION_COMPLETED = 1
+_TASK_SCHEDULED = 4
+_TASK_COMPLETED = 5
+_TASK_FAILED = 6
+_SUB_CREATED = 7
+_SUB_COMPLETED = 8
+_SUB_FAILED = 9
+_ORCHESTRATOR_STARTED = 12
+_ORCHESTRATOR_COMPLETED = 13
+
+#: Completion event type -> the scheduling event type it answers.
+_SCHEDULED_BY = {
+    _TASK_COMPLETED: _TASK_SCHEDULED,
+    _TASK_FAILED: _TASK_SCHEDULED,
+    _SUB_COMPLETED: _SUB_CREATED,
+    _SUB_FAILED: _SUB_CREATED,
+}
+_RESULT_EVENTS = frozenset({_TASK_COMPLETED, _SUB_COMPLETED, _EXECUTION_COMPLETED})
+_BOOKKEEPING_KEYS = ("EventId", "IsPlayed", "TaskScheduledId", "TimerId")
+_STATUS_NAMES = {status.orchestration_status_code: status.value for status in RuntimeStatus}
+
+
+def format_time(moment: datetime) -> str:
+    """``yyyy-MM-ddTHH:mm:ssZ`` in UTC (naive datetimes are taken as UTC)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def event_type_name(event_type: int) -> str:
+    """The HistoryEventType name of an integer event type (the number itself as text when unknown)."""
+    if 0 <= event_type < len(EVENT_TYPE_NAMES):
+        return EVENT_TYPE_NAMES[event_type]
+    return str(event_type)
+
+
+def orchestration_status_name(code: int) -> str:
+    """The OrchestrationStatus name of a DTFx status integer (ExecutionCompleted.OrchestrationStatus)."""
+    return _STATUS_NAMES.get(code, str(code))
+
+
+def json_value(text: str | None) -> Any:
+    """Parse stored JSON text into a JSON value; None stays None and non-JSON text is shown as a string."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def render_status(
+    record: InstanceRecord, *, show_input: bool = True, history_events: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The status object of one instance; historyEvents is included only when history_events is given."""
+    if record.runtime_status is RuntimeStatus.FAILED and record.failure_message is not None:
+        output: Any = record.failure_message
+    else:
+        output = json_value(record.output)
+    status: dict[str, Any] = {
+        "name": record.name,
+        "instanceId": record.instance_id,
+        "runtimeStatus": record.runtime_status.value,
+        "input": json_value(record.input) if show_input else None,
+        "customStatus": json_value(record.custom_status),
+        "output": output,
+        "createdTime": format_time(record.created_time),
+        "lastUpdatedTime": format_time(record.last_updated_time),
+    }
+    if history_events is not None:
+        status["historyEvents"] = history_events
+    return status
+
+
+def render_history(
+    events: Iterable[Mapping[str, Any]], *, show_input: bool = True, show_output: bool = False
+) -> list[dict[str, Any]]:
+    """The API's historyEvents list: scheduling merged into completions, bookkeeping dropped, names shown."""
+    source = list(events)
+    scheduled: dict[tuple[int, int], Mapping[str, Any]] = {}
+    for event in source:
+        kind = event.get("EventType")
+        if kind in (_TASK_SCHEDULED, _SUB_CREATED) and isinstance(event.get("EventId"), int):
+            scheduled[(kind, event["EventId"])] = event
+
+    # A scheduling event is shown on its own only while its completion has not arrived.
+    answered = {
+        (_SCHEDULED_BY[e["EventType"]], e.get("TaskScheduledId")) for e in source if e.get("EventType") in _SCHEDULED_BY
+    }
+    rendered: list[dict[str, Any]] = []
+    for event in source:
+        kind = event.get("EventType")
+        if not isinstance(kind, int) or kind in (_ORCHESTRATOR_STARTED, _ORCHESTRATOR_COMPLETED):
+            continue
+        if (kind, event.get("EventId")) in answered:
+            continue
+        item = dict(event)
+        if kind in _SCHEDULED_BY:
+            origin = scheduled.get((_SCHEDULED_BY[kind], item.get("TaskScheduledId", -1)))
+            if origin is not None:
+                _merge_scheduling(item, origin, show_input)
+        elif kind == _EXECUTION_STARTED:
+            if "Name" in item:
+                item["FunctionName"] = item.pop("Name")
+            for internal in ("OrchestrationInstance", "ParentInstance", "Version", "Tags"):
+                item.pop(internal, None)
+            if show_input:
+                item["Input"] = json_value(item.get("Input"))
+            else:
+                item.pop("Input", None)
+        elif kind == _EXECUTION_COMPLETED and isinstance(item.get("OrchestrationStatus"), int):
+            item["OrchestrationStatus"] = orchestration_status_name(item["OrchestrationStatus"])
+        elif kind in (_TASK_SCHEDULED, _SUB_CREATED):
+            item.pop("Version", None)
+            if show_input:
+                item["Input"] = json_value(item.get("Input"))
+            else:
+                item.pop("Input", None)
+        if kind in _RESULT_EVENTS:
+            if show_output:
+                item["Result"] = json_value(item.get("Result"))
+            else:
+                item.pop("Result", None)
+        for key_name in _BOOKKEEPING_KEYS:
+            item.pop(key_name, None)
+        item["EventType"] = event_type_name(kind)
+        rendered.append(item)
+    return rendered
+
+
+def _merge_scheduling(item: dict[str, Any], origin: Mapping[str, Any], show_input: bool) -> None:
+    item["FunctionName"] = origin.get("Name")
+    item["ScheduledTime"] = origin.get("Timestamp")
+    if origin.get("EventType") == _SUB_CREATED and origin.get("InstanceId") is not None:
+        item.setdefault("InstanceId", origin.get("InstanceId"))
+    if show_input:
+        item["Input"] = json_value(origin.get("Input"))

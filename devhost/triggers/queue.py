@@ -1,0 +1,256 @@
+"""Queue triggers with the host.json extensions.queues semantics (batches, retries, poison queue, backoff)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from typing import Any
+
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.functions.queue import QueueMessage
+from azure.storage.queue import QueueMessage as StorageMessage
+from azure.storage.queue.aio import QueueClient
+
+from devhost.app.index import IndexedFunction, ParameterKind
+from devhost.app.invoke import InvocationFailed, Invoker, TriggerInput
+from devhost.bindings.expressions import json_properties
+from devhost.bindings.queue_output import decode_message
+from devhost.bindings.storage import StorageClients
+from devhost.config import QueueOptions
+from devhost.errors import AppLoadError
+
+log = logging.getLogger("devhost.queue")
+
+_QUEUE_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]$")
+#: How long a received message stays invisible while its function runs (the Functions host uses 10 min).
+PROCESSING_VISIBILITY_S = 600
+#: Shortest wait between polls of an empty queue; doubles up to maxPollingInterval.
+MIN_POLL_S = 0.1
+#: A storage outage is reported at most once per this many seconds per queue.
+OUTAGE_LOG_INTERVAL_S = 30.0
+
+
+def poison_queue_name(queue_name: str) -> str:
+    """Where messages go after maxDequeueCount failures."""
+    return f"{queue_name}-poison"
+
+
+def trigger_value(body: bytes, message: StorageMessage, annotation: Any) -> Any:
+    """The trigger argument: func.QueueMessage, or the body as str/bytes when annotated so."""
+    if annotation is str:
+        return body.decode("utf-8")
+    if annotation is bytes:
+        return body
+    return QueueMessage(
+        id=message.id,
+        body=body,
+        dequeue_count=message.dequeue_count,
+        expiration_time=message.expires_on,
+        insertion_time=message.inserted_on,
+        time_next_visible=message.next_visible_on,
+        pop_receipt=message.pop_receipt,
+    )
+
+
+def trigger_data(body: bytes, message: StorageMessage) -> dict[str, Any]:
+    """Binding data: JSON properties of the message plus QueueTrigger, Id, DequeueCount and the times."""
+    data: dict[str, Any] = json_properties(body)
+    data.update(
+        {
+            "QueueTrigger": body.decode("utf-8", errors="replace"),
+            "Id": message.id,
+            "DequeueCount": message.dequeue_count,
+            "InsertionTime": message.inserted_on,
+            "ExpirationTime": message.expires_on,
+            "NextVisibleTime": message.next_visible_on,
+            "PopReceipt": message.pop_receipt,
+        }
+    )
+    return data
+
+
+class _OutageLog:
+    """Logs storage errors once per interval instead of once per poll."""
+
+    def __init__(self, queue_name: str) -> None:
+        self.queue_name = queue_name
+        self.failing_since: float | None = None
+        self.last_logged = 0.0
+
+    def failed(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        if self.failing_since is None:
+            self.failing_since = now
+        if now - self.last_logged >= OUTAGE_LOG_INTERVAL_S:
+            self.last_logged = now
+            log.warning(
+                "Queue '%s': storage unavailable (%s: %s); retrying every few seconds",
+                self.queue_name,
+                type(exc).__name__,
+                str(exc).splitlines()[0] if str(exc) else "",
+            )
+
+    def succeeded(self) -> None:
+        if self.failing_since is not None:
+            log.info(
+                "Queue '%s': storage reachable again after %.0fs",
+                self.queue_name,
+                time.monotonic() - self.failing_since,
+            )
+            self.failing_since = None
+            self.last_logged = 0.0
+
+
+class QueueListener:
+    """Polls one queue for one function; run() until stop() is called or the task is cancelled."""
+
+    def __init__(
+        self, function: IndexedFunction, invoker: Invoker, clients: StorageClients, options: QueueOptions
+    ) -> None:
+        trigger = function.trigger
+        self.function = function
+        self.queue_name = str(trigger.get("queueName"))
+        if not _QUEUE_NAME.match(self.queue_name):
+            raise AppLoadError(
+                f"function {function.name!r}: {self.queue_name!r} is not a valid queue name; use 3-63 lower-case "
+                "letters, digits and single hyphens"
+            )
+        assert trigger.connection_string is not None
+        self.client: QueueClient = clients.queue(trigger.connection_string, self.queue_name)
+        self.polling_client: QueueClient = clients.polling_queue(trigger.connection_string, self.queue_name)
+        self.poison_client: QueueClient = clients.queue(trigger.connection_string, poison_queue_name(self.queue_name))
+        self.invoker = invoker
+        self.options = options
+        self._annotation = next((p.annotation for p in function.parameters if p.kind is ParameterKind.TRIGGER), None)
+        self._stopping = asyncio.Event()
+        self._slot_free = asyncio.Event()
+        self._in_flight = 0
+        self._outage = _OutageLog(self.queue_name)
+
+    def stop(self) -> None:
+        """Stop fetching; run() returns once the messages in flight are done."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Poll and process until stopped; the message tasks live in this method's TaskGroup."""
+        async with asyncio.TaskGroup() as group:
+            await self._poll(group)
+
+    async def _poll(self, group: asyncio.TaskGroup) -> None:
+        delay = MIN_POLL_S
+        max_delay = self.options.max_polling_interval.total_seconds()
+        while not self._stopping.is_set():
+            if self._in_flight > self.options.new_batch_threshold:
+                self._slot_free.clear()
+                await self._wait(self._slot_free, None)
+                continue
+            try:
+                messages = await self._receive()
+                self._outage.succeeded()
+            except AzureError as exc:
+                self._outage.failed(exc)
+                await self._wait(self._stopping, max_delay)
+                continue
+            if messages:
+                delay = MIN_POLL_S
+                for message in messages:
+                    self._in_flight += 1
+                    group.create_task(self._process(message), name=f"queue {self.queue_name} message {message.id}")
+                continue
+            await self._wait(self._stopping, delay)
+            delay = min(delay * 2, max_delay)
+
+    async def _wait(self, event: asyncio.Event, limit_s: float | None) -> None:
+        stop = asyncio.ensure_future(self._stopping.wait())
+        other = asyncio.ensure_future(event.wait())
+        try:
+            await asyncio.wait({stop, other}, timeout=limit_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            other.cancel()
+
+    async def _receive(self) -> list[StorageMessage]:
+        count = self.options.batch_size
+        try:
+            return [
+                m
+                async for m in self.polling_client.receive_messages(
+                    messages_per_page=count, max_messages=count, visibility_timeout=PROCESSING_VISIBILITY_S
+                )
+            ]
+        except ResourceNotFoundError:
+            await _create_queue(self.client)
+            return []
+
+    async def _process(self, message: StorageMessage) -> None:
+        try:
+            await self._handle(message)
+        except AzureError as exc:
+            self._outage.failed(exc)
+        except Exception:
+            log.exception("Queue '%s': unexpected error handling message %s", self.queue_name, message.id)
+        finally:
+            self._in_flight -= 1
+            self._slot_free.set()
+
+    async def _handle(self, message: StorageMessage) -> None:
+        max_count = self.options.max_dequeue_count
+        if message.dequeue_count is not None and message.dequeue_count > max_count:
+            await self._poison(
+                message, f"its dequeue count {message.dequeue_count} exceeds maxDequeueCount {max_count}"
+            )
+            return
+        try:
+            body = decode_message(str(message.content), self.options.message_encoding)
+        except ValueError as exc:
+            await self._poison(message, f'{exc} and host.json extensions.queues.messageEncoding is "base64"')
+            return
+        trigger = TriggerInput(
+            value=trigger_value(body, message, self._annotation),
+            binding_data=trigger_data(body, message),
+            reason=f"New queue message detected on '{self.queue_name}'.",
+        )
+        try:
+            await self.invoker.invoke(self.function, trigger)
+        except InvocationFailed:
+            if (message.dequeue_count or 0) >= max_count:
+                await self._poison(message, f"it has reached maxDequeueCount of {max_count}")
+            else:
+                visibility = int(self.options.visibility_timeout.total_seconds())
+                await self.client.update_message(
+                    message, pop_receipt=message.pop_receipt, visibility_timeout=visibility
+                )
+            return
+        except asyncio.CancelledError:
+            # Shutting down mid-invocation: make the message visible again rather than waiting out the lease.
+            await asyncio.shield(self._release(message))
+            raise
+        await self.client.delete_message(message, pop_receipt=message.pop_receipt)
+
+    async def _release(self, message: StorageMessage) -> None:
+        with contextlib.suppress(AzureError):
+            await self.client.update_message(message, pop_receipt=message.pop_receipt, visibility_timeout=0)
+
+    async def _poison(self, message: StorageMessage, reason: str) -> None:
+        poison = poison_queue_name(self.queue_name)
+        log.warning(
+            "Message %s on queue '%s' moved to poison queue '%s' because %s.",
+            message.id,
+            self.queue_name,
+            poison,
+            reason,
+        )
+        try:
+            await self.poison_client.send_message(message.content)
+        except ResourceNotFoundError:
+            await _create_queue(self.poison_client)
+            await self.poison_client.send_message(message.content)
+        await self.client.delete_message(message, pop_receipt=message.pop_receipt)
+
+
+async def _create_queue(client: QueueClient) -> None:
+    with contextlib.suppress(ResourceExistsError):
+        await client.create_queue()

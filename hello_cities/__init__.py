@@ -1,0 +1,1 @@
+"""Pure logic of the Hello Cities app: input validation, queue messages, the results collector."""

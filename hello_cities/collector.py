@@ -1,0 +1,243 @@
+"""The results collector: find completed Hello Cities runs and record each output exactly once.
+
+Invariant kept by the watermark W stored next to the results: every instance created before W that is
+Completed has been recorded, and every instance created before W is terminal. Each pass lists instances
+created in [W, now], records each Completed run of our orchestrations with a conditional insert (an
+existing row means "already recorded", so concurrent or repeated passes never record twice), and then
+moves W to the earliest creation time of any instance still running (or to now minus a settle time
+that absorbs clock skew and creations not yet visible). Runs that started before a pass and finish
+after it keep W at or before their creation time, so the next pass sees them.
+
+The Durable client lists at most one page (100 instances) per query, so the scan splits a created-time
+window in half whenever a query comes back full; the split windows overlap at their shared bound, and
+instances are de-duplicated by id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from hello_cities.catalog import by_function_name
+
+#: Instances one list query returns at most (the Durable HTTP API's page size).
+PAGE_SIZE = 100
+#: Smallest window worth splitting: the Durable client sends times with microsecond precision.
+MIN_WINDOW = timedelta(microseconds=1)
+#: How far behind "now" the watermark stays, covering host clock skew and creations not yet listed.
+SETTLE_TIME = timedelta(seconds=10)
+#: Status times are reported in whole seconds, so a creation time read back may be up to 1 s early.
+CREATED_TIME_SLACK = timedelta(seconds=1)
+#: Where the very first pass starts scanning.
+BEGINNING_OF_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+#: Concurrent inserts of one pass.
+RECORD_CONCURRENCY = 8
+
+COMPLETED = "Completed"
+NOT_TERMINAL_STATUSES = ("Running", "Pending", "ContinuedAsNew", "Suspended")
+#: Statuses the scan asks for: Completed (to record) and anything not yet terminal (for the watermark).
+SCANNED_STATUSES = (COMPLETED, *NOT_TERMINAL_STATUSES)
+
+
+class CollectorError(RuntimeError):
+    """A collection pass could not complete; nothing it has not recorded is considered collected."""
+
+
+@dataclass(frozen=True)
+class InstanceSnapshot:
+    """What the collector needs to know about one orchestration instance."""
+
+    instance_id: str
+    name: str | None
+    runtime_status: str
+    created_time: datetime
+    last_updated_time: datetime
+    output: Any = None
+
+
+@dataclass(frozen=True)
+class CompletedRun:
+    """One completed run to record."""
+
+    instance_id: str
+    orchestration: str
+    output: Any
+    completed_time: datetime
+    created_time: datetime
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """The stored watermark and the version tag that guards its update."""
+
+    value: datetime
+    etag: str | None = None
+
+
+#: Lists instances created in [created_from, created_to] (both inclusive); returns at most PAGE_SIZE.
+InstanceLister = Callable[[datetime, datetime], Awaitable[Sequence[InstanceSnapshot]]]
+
+
+class ResultSink(Protocol):
+    """Where results and the watermark live (an Azure Storage table in the app)."""
+
+    async def load_watermark(self) -> Watermark | None:
+        """The stored watermark, or None before the first pass."""
+        ...
+
+    async def record(self, run: CompletedRun) -> bool:
+        """Insert the run unless already recorded; True if this call recorded it."""
+        ...
+
+    async def save_watermark(self, previous: Watermark | None, value: datetime) -> bool:
+        """Store a new watermark unless it changed since `previous` was read; True if stored."""
+        ...
+
+
+class RecordedCache:
+    """Bounded memory of instance ids already recorded, sparing repeated inserts across passes."""
+
+    def __init__(self, max_size: int = 100_000) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._max_size = max_size
+
+    def __contains__(self, instance_id: object) -> bool:
+        return instance_id in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def add(self, instance_id: str) -> None:
+        """Remember an id, forgetting the oldest beyond the size bound."""
+        self._ids[instance_id] = None
+        self._ids.move_to_end(instance_id)
+        while len(self._ids) > self._max_size:
+            self._ids.popitem(last=False)
+
+
+@dataclass
+class ScanResult:
+    """Instances found in a created-time range and how many list queries it took."""
+
+    instances: dict[str, InstanceSnapshot] = field(default_factory=dict)
+    queries: int = 0
+
+
+@dataclass(frozen=True)
+class PassReport:
+    """What one collection pass did."""
+
+    scanned_from: datetime
+    scanned_to: datetime
+    queries: int
+    instances_seen: int
+    recorded: int
+    already_recorded: int
+    not_terminal: int
+    watermark: datetime
+    watermark_saved: bool
+
+
+def as_utc(moment: datetime) -> datetime:
+    """The same instant as an aware UTC datetime (naive values are taken to be UTC)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+async def scan_created_between(
+    lister: InstanceLister, start: datetime, end: datetime, page_size: int = PAGE_SIZE
+) -> ScanResult:
+    """List every instance created in [start, end], splitting windows whose query came back full."""
+    result = ScanResult()
+    pending: list[tuple[datetime, datetime]] = [(start, end)]
+    while pending:
+        low, high = pending.pop()
+        page = await lister(low, high)
+        result.queries += 1
+        if len(page) >= page_size:
+            if high - low <= MIN_WINDOW:
+                raise CollectorError(
+                    f"more than {page_size - 1} instances were created between {low.isoformat()} and "
+                    f"{high.isoformat()}; the list API cannot page through them"
+                )
+            middle = low + (high - low) / 2
+            # Popped last-in first-out: the earlier half is scanned first.
+            pending.append((middle, high))
+            pending.append((low, middle))
+            continue
+        for instance in page:
+            result.instances[instance.instance_id] = instance
+    return result
+
+
+def completed_run(instance: InstanceSnapshot) -> CompletedRun | None:
+    """The run to record for a Completed instance of one of our orchestrations, else None."""
+    orchestration = by_function_name(instance.name)
+    if instance.runtime_status != COMPLETED or orchestration is None:
+        return None
+    return CompletedRun(
+        instance_id=instance.instance_id,
+        orchestration=orchestration.short_name,
+        output=instance.output,
+        completed_time=as_utc(instance.last_updated_time),
+        created_time=as_utc(instance.created_time),
+    )
+
+
+def next_watermark(instances: Sequence[InstanceSnapshot], scanned_to: datetime) -> datetime:
+    """The earliest creation time of any instance not yet terminal, never later than scanned_to - SETTLE_TIME."""
+    candidates = [scanned_to - SETTLE_TIME]
+    candidates.extend(
+        as_utc(i.created_time) - CREATED_TIME_SLACK for i in instances if i.runtime_status in NOT_TERMINAL_STATUSES
+    )
+    return min(candidates)
+
+
+async def _record_all(sink: ResultSink, runs: Sequence[CompletedRun], cache: RecordedCache) -> tuple[int, int]:
+    """Record runs with bounded concurrency; returns (newly recorded, already recorded)."""
+    gate = asyncio.Semaphore(RECORD_CONCURRENCY)
+
+    async def record_one(run: CompletedRun) -> bool:
+        async with gate:
+            inserted = await sink.record(run)
+        cache.add(run.instance_id)
+        return inserted
+
+    outcomes = await asyncio.gather(*(record_one(run) for run in runs))
+    recorded = sum(1 for inserted in outcomes if inserted)
+    return recorded, len(outcomes) - recorded
+
+
+async def run_collection_pass(
+    lister: InstanceLister,
+    sink: ResultSink,
+    cache: RecordedCache,
+    now: datetime | None = None,
+    page_size: int = PAGE_SIZE,
+) -> PassReport:
+    """One pass: scan from the stored watermark to now, record new completed runs, advance the watermark."""
+    scanned_to = as_utc(now or datetime.now(UTC))
+    previous = await sink.load_watermark()
+    scanned_from = min(as_utc(previous.value), scanned_to) if previous else BEGINNING_OF_TIME
+    scan = await scan_created_between(lister, scanned_from, scanned_to, page_size)
+    instances = list(scan.instances.values())
+    runs = [run for run in map(completed_run, instances) if run is not None and run.instance_id not in cache]
+    # Sorted so results of one pass are inserted oldest first, which keeps logs easy to follow.
+    runs.sort(key=lambda run: (run.completed_time, run.instance_id))
+    recorded, already = await _record_all(sink, runs, cache)
+    watermark = next_watermark(instances, scanned_to)
+    saved = watermark != (previous.value if previous else None) and await sink.save_watermark(previous, watermark)
+    return PassReport(
+        scanned_from=scanned_from,
+        scanned_to=scanned_to,
+        queries=scan.queries,
+        instances_seen=len(instances),
+        recorded=recorded,
+        already_recorded=already,
+        not_terminal=sum(1 for i in instances if i.runtime_status in NOT_TERMINAL_STATUSES),
+        watermark=watermark,
+        watermark_saved=saved,
+    )

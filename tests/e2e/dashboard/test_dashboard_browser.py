@@ -1,0 +1,150 @@
+"""The dashboard in headless Chromium while orchestrations run: live list, timeline, actions, keyboard."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from azure.storage.queue.aio import QueueServiceClient
+
+from devhost.dashboard.app import DashboardSettings
+from devhost.durable.models import RuntimeStatus
+from tests.support.azurite import Azurite
+from tests.support.dashboard import running_dashboard
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.azurite]
+
+ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "dashboard"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TIMEOUT_MS = 15_000
+CHROMIUM_PRESENT = Path(CHROMIUM).exists()
+
+
+@pytest.fixture
+async def browser_page() -> AsyncIterator:
+    async_api = pytest.importorskip("playwright.async_api")
+    if not CHROMIUM_PRESENT:
+        pytest.skip(f"{CHROMIUM} is not installed")
+    async with async_api.async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = await browser.new_page(viewport={"width": 1360, "height": 900})
+        page.set_default_timeout(TIMEOUT_MS)
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        try:
+            yield page
+        finally:
+            await browser.close()
+        assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+async def test_dashboard_end_to_end(browser_page, azurite: Azurite, tmp_path: Path) -> None:
+    from playwright.async_api import expect
+
+    page = browser_page
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    async with QueueServiceClient.from_connection_string(azurite.connection_string) as service:
+        for name in ("e2e-cities", "e2e-cities-poison"):
+            await service.create_queue(name)
+        payload = base64.b64encode(json.dumps({"city": "Atlantis"}).encode()).decode()
+        await service.get_queue_client("e2e-cities-poison").send_message(payload)
+    settings = DashboardSettings(
+        task_hub="BrowserHub", storage_connection_string=azurite.connection_string, queue_names=["e2e-cities"]
+    )
+    async with running_dashboard(tmp_path / "hub", settings, task_hub="BrowserHub") as stack:
+        engine = stack.engine
+        fan = await engine.start_orchestration("fan_out_cities", "fan-e2e")
+        await engine.start_orchestration("chain_cities", "chain-e2e")
+        await engine.start_orchestration("parent_of_chain", "parent-e2e")
+        await stack.wait_until(fan, RuntimeStatus.COMPLETED)
+
+        # The list loads, then shows an instance started after the page loaded, without a reload.
+        await page.goto(stack.base_url + "/#/instances")
+        await expect(page.locator('tr[data-instance-id="fan-e2e"]')).to_have_count(1)
+        await page.evaluate("window.__loadedOnce = true")
+        await engine.start_orchestration("wait_for_approval", "live-e2e")
+        await expect(page.locator('tr[data-instance-id="live-e2e"]')).to_have_count(1)
+        assert await page.evaluate("window.__loadedOnce") is True, "the page reloaded"
+        await page.screenshot(path=str(ARTIFACTS / "instances.png"), full_page=True)
+
+        # Filters live in the URL: filtering by status changes the hash, Back restores the unfiltered list.
+        await page.get_by_role("checkbox", name="Completed", exact=True).check()
+        await expect(page).to_have_url(re.compile(r"#/instances\?status=Completed$"))
+        await expect(page.locator('tr[data-instance-id="live-e2e"]')).to_have_count(0)
+        await page.go_back()
+        await expect(page.locator('tr[data-instance-id="live-e2e"]')).to_have_count(1)
+
+        # The fan-out's detail shows its five activities side by side on the timeline.
+        await page.get_by_role("link", name="fan-e2e", exact=True).click()
+        bars = page.locator('.tl-row[data-kind="activity"]')
+        await expect(bars).to_have_count(5)
+        await expect(page.locator(".tl-summary")).to_contain_text("up to 5 at once")
+        await expect(page.get_by_role("heading", name="History (")).to_be_visible()
+        await page.screenshot(path=str(ARTIFACTS / "fan-out-detail.png"), full_page=True)
+
+        # Raise an event to the waiting instance through the UI; its status turns Completed.
+        await stack.wait_custom_status("live-e2e")
+        await page.goto(stack.base_url + "/#/instance/live-e2e")
+        await expect(page.locator("h1 .badge")).to_have_text("Running")
+        await page.get_by_role("button", name="Raise event").click()
+        dialog = page.get_by_role("dialog")
+        await dialog.get_by_label("Event name").fill("Approval")
+        await dialog.get_by_label("Payload (JSON)").fill('{"by": "browser"}')
+        await page.screenshot(path=str(ARTIFACTS / "raise-event-dialog.png"))
+        await dialog.get_by_role("button", name="Raise event").click()
+        await expect(page.locator("h1 .badge")).to_have_text("Completed")
+        record = await engine.get_instance("live-e2e")
+        assert json.loads(record.output) == {"approval": {"by": "browser"}}
+
+        # Terminate another waiting instance; Escape first closes the dialog without acting.
+        await engine.start_orchestration("wait_for_approval", "doomed-e2e")
+        await stack.wait_custom_status("doomed-e2e")
+        await page.goto(stack.base_url + "/#/instance/doomed-e2e")
+        await expect(page.locator("h1 .badge")).to_have_text("Running")
+        await page.get_by_role("button", name="Terminate").click()
+        await expect(page.get_by_role("dialog")).to_be_visible()
+        await page.keyboard.press("Escape")
+        await expect(page.get_by_role("dialog")).to_have_count(0)
+        assert (await engine.get_instance("doomed-e2e")).runtime_status == RuntimeStatus.RUNNING
+        await page.get_by_role("button", name="Terminate").click()
+        await page.get_by_role("dialog").get_by_label("Reason").fill("stopped from the browser test")
+        await page.get_by_role("dialog").get_by_role("button", name="Terminate").click()
+        await expect(page.locator("h1 .badge")).to_have_text("Terminated")
+
+        # Back in the list, both status changes show.
+        await page.goto(stack.base_url + "/#/instances")
+        await expect(page.locator('tr[data-instance-id="live-e2e"]')).to_have_attribute("data-status", "Completed")
+        await expect(page.locator('tr[data-instance-id="doomed-e2e"]')).to_have_attribute("data-status", "Terminated")
+
+        # A sub-orchestration links to its parent.
+        await stack.wait_until("parent-e2e", RuntimeStatus.COMPLETED)
+        await page.goto(stack.base_url + "/#/instance/parent-e2e-child")
+        await page.get_by_role("link", name="parent-e2e", exact=True).click()
+        await expect(page.locator(".tl-row[data-kind='suborchestration']")).to_have_count(1)
+
+        await page.goto(stack.base_url + "/#/overview")
+        await expect(page.locator("a.stat-card")).to_have_count(8)
+        await expect(page.locator("svg.chart")).to_be_visible()
+        await page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)
+
+        await page.goto(stack.base_url + "/#/queues")
+        await expect(page.locator('tr[data-queue="e2e-cities"]')).to_be_visible()
+        await page.get_by_role("button", name="Peek e2e-cities-poison").click()
+        await expect(page.locator("tr[data-message-id]")).to_have_count(1)
+        await page.screenshot(path=str(ARTIFACTS / "queues.png"), full_page=True)
+        await page.get_by_role("button", name="Requeue").click()
+        await page.get_by_role("dialog").get_by_role("button", name="Requeue").click()
+        await expect(page.locator("tr[data-message-id]")).to_have_count(0)

@@ -1,0 +1,125 @@
+"""A real durable engine serving the management API under both mount points on a free loopback port."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import inspect
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, TypeVar
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from aiohttp import web
+
+from devhost.durable.client_binding import build_client_binding
+from devhost.durable.models import EngineOptions, InstanceRecord, RuntimeStatus
+from devhost.management import MANAGEMENT_PREFIX, RPC_PREFIX
+from devhost.management.routes import create_management_app
+from tests.support.ports import free_port
+
+TASK_HUB = "MgmtTestHub"
+APP_FILE = Path(__file__).resolve().parents[2] / "apps" / "management_app" / "function_app.py"
+
+T = TypeVar("T")
+
+
+def load_test_app() -> ModuleType:
+    """Import the test function app from its file (tests/apps is not a package)."""
+    spec = importlib.util.spec_from_file_location("management_test_function_app", APP_FILE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], timeout_s: float = 10.0, what: str = "") -> T:
+    """Poll probe until it returns something truthy (returned) or the deadline passes (AssertionError)."""
+    deadline = time.monotonic() + timeout_s
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what or probe!r}; last value {last!r}")
+
+
+@dataclass
+class Stack:
+    """Engine + HTTP server + an HTTP client session for one test module."""
+
+    engine: Any
+    port: int
+    session: aiohttp.ClientSession
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def public(self) -> str:
+        return self.origin + MANAGEMENT_PREFIX
+
+    @property
+    def rpc(self) -> str:
+        return self.origin + RPC_PREFIX
+
+    def binding(self) -> str:
+        return build_client_binding(self.public, self.rpc + "/", TASK_HUB)
+
+    async def wait_until(self, instance_id: str, *statuses: RuntimeStatus, timeout_s: float = 15.0) -> InstanceRecord:
+        """Wait (engine-side, no sleeps) until the instance is in one of statuses (default: ended)."""
+        wanted = frozenset(statuses) if statuses else None
+        record = await self.engine.wait_for_instance(instance_id, timeout_s, wanted)
+        assert record is not None, f"instance {instance_id} not found"
+        ok = record.runtime_status in wanted if wanted else record.runtime_status.is_terminal
+        assert ok, f"instance {instance_id} is {record.runtime_status}, expected {statuses or 'an ended state'}"
+        return record
+
+    async def wait_custom_status(self, instance_id: str, value: str) -> None:
+        """Wait until the orchestrator set its custom status (it then waits for its event)."""
+
+        async def probe() -> bool:
+            record = await self.engine.get_instance(instance_id)
+            return record is not None and record.custom_status is not None and json.loads(record.custom_status) == value
+
+        await eventually(probe, what=f"{instance_id} custom status {value}")
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    engine_module = pytest.importorskip("devhost.durable.engine", reason="the durable engine is not built yet")
+    adapters = pytest.importorskip("devhost.durable.adapters", reason="the durable adapters are not built yet")
+    functions = adapters.build_durable_functions(load_test_app().app.get_functions())
+    engine = engine_module.DurableEngine.open(
+        tmp_path_factory.mktemp("taskhub"), functions, EngineOptions(task_hub=TASK_HUB)
+    )
+    if inspect.isawaitable(engine):
+        engine = await engine
+    await engine.start()
+    root = web.Application()
+    root.add_subapp(MANAGEMENT_PREFIX, create_management_app(engine, task_hub=TASK_HUB))
+    root.add_subapp(RPC_PREFIX, create_management_app(engine, task_hub=TASK_HUB))
+    runner = web.AppRunner(root)
+    await runner.setup()
+    port = free_port()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    session = aiohttp.ClientSession()
+    try:
+        yield Stack(engine=engine, port=port, session=session)
+    finally:
+        await session.close()
+        # The SDK keeps one module-global aiohttp session; it belongs to this module's event loop.
+        from azure.durable_functions.models.utils import http_utils
+
+        await http_utils._close_session()
+        await runner.cleanup()
+        await engine.stop()

@@ -1,0 +1,170 @@
+"""Run `python -m devhost start` as a subprocess against a test Azurite, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.support.azurite import REPO_ROOT, Azurite
+from tests.support.ports import free_port
+from tests.support.waiting import wait_until
+
+STARTUP_TIMEOUT_S = 60.0
+
+
+@dataclass
+class DevHost:
+    """A running devhost process and how to reach it."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    dashboard_port: int
+    data_dir: Path
+    host: str = "127.0.0.1"
+    _chunks: list[bytes] = field(default_factory=list)
+    _reader: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        """http://127.0.0.1:<port> (loopback even when the host binds 0.0.0.0)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def dashboard_url(self) -> str:
+        """http://127.0.0.1:<dashboard port>."""
+        return f"http://127.0.0.1:{self.dashboard_port}"
+
+    def output(self) -> str:
+        """Everything the host printed so far (stdout and stderr interleaved)."""
+        return b"".join(list(self._chunks)).decode("utf-8", errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup at all (crash tests)."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=10)
+        self._join_reader()
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        """SIGTERM and wait for a clean exit; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(timeout=timeout)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait(timeout=10)
+            self._join_reader()
+        return code
+
+    def _join_reader(self) -> None:
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in iter(self.process.stdout.readline, b""):
+            self._chunks.append(line)
+
+
+def devhost_command(
+    app_dir: Path, port: int, dashboard_port: int, data_dir: Path, host: str = "127.0.0.1", azurite: str = "off"
+) -> list[str]:
+    """The command line the helper runs."""
+    return [
+        sys.executable, "-m", "devhost", "start",
+        "--app-dir", str(app_dir),
+        "--port", str(port),
+        "--dashboard-port", str(dashboard_port),
+        "--data-dir", str(data_dir),
+        "--host", host,
+        "--azurite", azurite,
+    ]  # fmt: skip
+
+
+def start_devhost(
+    app_dir: Path,
+    azurite: Azurite | None,
+    *,
+    data_dir: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+    host: str = "127.0.0.1",
+    wait: bool = True,
+    azurite_mode: str = "off",
+) -> DevHost:
+    """Start the host; with wait, return once /admin/host/status answers (raise with its output if it died).
+
+    With azurite=None, AzureWebJobsStorage comes from the app's local.settings.json (or the environment).
+    """
+    data_dir = data_dir or Path(tempfile.mkdtemp(prefix="devhost-data-"))
+    env = dict(os.environ)
+    if azurite is not None:
+        env["AzureWebJobsStorage"] = azurite.connection_string
+    else:
+        env.pop("AzureWebJobsStorage", None)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra_env or {})
+    port, dashboard_port = free_port(), free_port()
+    process = subprocess.Popen(
+        devhost_command(app_dir, port, dashboard_port, data_dir, host, azurite_mode),
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    devhost = DevHost(process, port, dashboard_port, data_dir, host)
+    devhost._reader = threading.Thread(target=devhost._read, name="devhost-output", daemon=True)
+    devhost._reader.start()
+    if wait:
+        _wait_ready(devhost)
+    return devhost
+
+
+def _wait_ready(devhost: DevHost) -> None:
+    def ready() -> bool:
+        if devhost.process.poll() is not None:
+            return True  # reported below, without waiting out the timeout
+        try:
+            with urllib.request.urlopen(f"{devhost.base_url}/admin/host/status", timeout=2) as response:
+                return bool(response.status == 200)
+        except urllib.error.HTTPError as exc:
+            return exc.code == 401  # keys are enforced (non-loopback bind): it is up and answering
+        except OSError:
+            return False
+
+    try:
+        wait_until(ready, STARTUP_TIMEOUT_S, "devhost to answer /admin/host/status")
+    except AssertionError as exc:
+        devhost.kill()
+        raise AssertionError(f"{exc}\n--- devhost output ---\n{devhost.output()}") from None
+    if devhost.process.poll() is not None:
+        devhost._join_reader()
+        raise RuntimeError(f"devhost exited with {devhost.process.returncode}:\n{devhost.output()}")
+
+
+@contextmanager
+def running_devhost(
+    app_dir: Path,
+    azurite: Azurite | None,
+    *,
+    data_dir: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+    host: str = "127.0.0.1",
+) -> Iterator[DevHost]:
+    """A started devhost for the with-block; terminated (SIGTERM, then SIGKILL) afterwards."""
+    devhost = start_devhost(app_dir, azurite, data_dir=data_dir, extra_env=extra_env, host=host)
+    try:
+        yield devhost
+    finally:
+        devhost.terminate()
