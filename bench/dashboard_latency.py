@@ -28,7 +28,6 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from devhost.dashboard.app import DashboardSettings, create_dashboard_app  # noqa: E402
-from devhost.dashboard.stats import SampledHubStatistics  # noqa: E402
 from devhost.durable.models import EngineOptions  # noqa: E402
 
 GOAL_P95_MS = 100.0
@@ -75,8 +74,8 @@ def _pct(values: list[float], p: float) -> float:
 async def run(data_dir: Path, task_hub: str, runs: int) -> int:
     """Time each scenario; returns 1 when a list scenario misses the goal."""
     engine = await _open_engine(data_dir, task_hub)
-    stats = SampledHubStatistics(engine, cache_s=0.0)  # uncached: the worst case of the overview
-    app = create_dashboard_app(engine, settings=DashboardSettings(task_hub=task_hub), stats=stats)
+    engine.statistics.cache_s = 0.0  # uncached: the worst case of the overview
+    app = create_dashboard_app(engine, settings=DashboardSettings(task_hub=task_hub), stats=engine.statistics)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     port = _free_port()

@@ -7,11 +7,10 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from aiohttp import web
 from azure.functions.timer import TimerRequest
@@ -23,11 +22,12 @@ from devhost.azurite import ManagedAzurite, needs_azurite, start_azurite
 from devhost.bindings.queue_output import send_messages
 from devhost.bindings.runtime import BindingRuntime
 from devhost.bindings.storage import StorageClients, expand_connection_string
-from devhost.config import AppConfig, load_config
+from devhost.config import load_config
+from devhost.dashboard.app import DashboardSettings, create_dashboard_app
+from devhost.durable.adapters import build_durable_functions
 from devhost.durable.client_binding import build_client_binding
+from devhost.durable.engine import DurableEngine
 from devhost.durable.models import EngineOptions
-from devhost.durable.service import DurableService
-from devhost.errors import AppLoadError
 from devhost.http.auth import AuthPolicy, Keys, dashboard_middleware, is_loopback_host, load_or_create_keys
 from devhost.http.server import ServerParts, create_http_app
 from devhost.management import MANAGEMENT_PREFIX, RPC_PREFIX
@@ -66,31 +66,15 @@ def public_host(bind_host: str) -> str:
     return f"[{bind_host}]" if ":" in bind_host else bind_host
 
 
-def _engine_factory() -> Callable[[Path, Any, EngineOptions], Any] | None:
-    try:
-        from devhost.durable.engine import DurableEngine
-    except ImportError:
-        return None
-    return DurableEngine.open
-
-
-def _dashboard_app(service: DurableService | None, config: AppConfig, index: FunctionIndex) -> web.Application:
-    try:
-        from devhost.dashboard.app import DashboardSettings, create_dashboard_app
-    except ImportError:
-        create_dashboard_app = None  # type: ignore[assignment]
-    if create_dashboard_app is None or service is None:
-        from devhost.dashboard.placeholder import create_placeholder_app
-
-        return create_placeholder_app()
+def _dashboard_app(engine: DurableEngine, index: FunctionIndex) -> web.Application:
     storage = os.environ.get("AzureWebJobsStorage")  # noqa: SIM112 - the Functions setting name
     settings = DashboardSettings(
-        task_hub=service.task_hub,
+        task_hub=engine.task_hub,
         storage_connection_string=expand_connection_string(storage) if storage else None,
         queue_names=[str(f.trigger.get("queueName")) for f in index.of_kind(TriggerKind.QUEUE)],
         results_table=os.environ.get("DEVHOST_RESULTS_TABLE") or None,
     )
-    return create_dashboard_app(service, settings=settings)
+    return create_dashboard_app(engine, settings=settings, stats=engine.statistics)
 
 
 class Host:
@@ -118,10 +102,6 @@ class Host:
         data_dir = options.resolved_data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         enforce_keys = not is_loopback_host(options.host)
-        durable = [f for f in index.functions if f.kind.is_durable]
-        engine_open = _engine_factory()
-        if engine_open is None and durable:
-            raise AppLoadError("the app has durable functions but devhost.durable.engine is not available")
 
         async with contextlib.AsyncExitStack() as stack:
             azurite: ManagedAzurite | None = None
@@ -135,20 +115,17 @@ class Host:
             )
             stack.callback(executor.shutdown, wait=False, cancel_futures=True)
 
-            service: DurableService | None = None
             durable_options = config.host.durable
-            if engine_open is not None:
-                from devhost.durable.adapters import build_durable_functions
-
-                engine_options = EngineOptions(
-                    task_hub=durable_options.hub_name,
-                    max_concurrent_activities=durable_options.max_concurrent_activities,
-                    max_concurrent_orchestrations=durable_options.max_concurrent_orchestrations,
-                )
-                engine = engine_open(data_dir, build_durable_functions(index.sdk_functions, executor), engine_options)
-                stack.push_async_callback(engine.stop)
-                await engine.start()
-                service = engine
+            engine_options = EngineOptions(
+                task_hub=durable_options.hub_name,
+                max_concurrent_activities=durable_options.max_concurrent_activities,
+                max_concurrent_orchestrations=durable_options.max_concurrent_orchestrations,
+            )
+            engine = DurableEngine.open(
+                data_dir, build_durable_functions(index.sdk_functions, executor), engine_options
+            )
+            stack.push_async_callback(engine.stop)
+            await engine.start()
 
             clients = StorageClients()
             stack.push_async_callback(clients.close)
@@ -186,7 +163,7 @@ class Host:
             invoker = Invoker(
                 bindings,
                 executor,
-                durable_client=client_binding if service is not None else None,
+                durable_client=client_binding,
                 function_timeout=config.host.function_timeout,
             )
             timers = [TimerRunner(f, invoker) for f in index.of_kind(TriggerKind.TIMER)]
@@ -211,7 +188,7 @@ class Host:
                 router=router,
                 handler=HttpTriggerHandler(router, invoker, policy),
                 policy=policy,
-                service=service,
+                service=engine,
                 task_hub=durable_options.hub_name,
                 public_origin=origin,
                 admin_invoke=admin_invoke,
@@ -226,7 +203,7 @@ class Host:
             origin_box["origin"] = f"http://{public_host(options.host)}:{self.port}"
             parts.public_origin = origin_box["origin"]
 
-            dashboard = _dashboard_app(service, config, index)
+            dashboard = _dashboard_app(engine, index)
             dashboard.middlewares.append(dashboard_middleware(policy))
             dashboard_runner = web.AppRunner(dashboard, access_log=None)
             await dashboard_runner.setup()
@@ -234,7 +211,7 @@ class Host:
             await web.TCPSite(dashboard_runner, options.host, options.dashboard_port, reuse_address=True).start()
             self.dashboard_port = _bound_port(dashboard_runner, options.dashboard_port)
 
-            self._banner(index, router, origin_box["origin"], service)
+            self._banner(index, router, origin_box["origin"], engine.task_hub)
 
             # Every background task of the host is created here, and stopped, cancelled and awaited below.
             listener_tasks = [asyncio.create_task(item.run(), name=f"queue:{item.function.name}") for item in listeners]
@@ -257,7 +234,7 @@ class Host:
                     await asyncio.gather(*tasks, return_exceptions=True)
         log.info("Host stopped")
 
-    def _banner(self, index: FunctionIndex, router: HttpRouter, origin: str, service: DurableService | None) -> None:
+    def _banner(self, index: FunctionIndex, router: HttpRouter, origin: str, task_hub: str) -> None:
         self._print()
         self._print("Functions:")
         self._print()
@@ -271,8 +248,7 @@ class Host:
         self._print()
         dashboard_origin = f"http://{public_host(self.options.host)}:{self.dashboard_port}"
         self._print(f"Dashboard: {dashboard_origin}/")
-        if service is not None:
-            self._print(f"Durable management API: {origin}{MANAGEMENT_PREFIX} (task hub {service.task_hub})")
+        self._print(f"Durable management API: {origin}{MANAGEMENT_PREFIX} (task hub {task_hub})")
         self._print()
 
 

@@ -12,7 +12,7 @@ from aiohttp import web
 from devhost.dashboard import instances_api, overview_api, queues_api
 from devhost.dashboard.context import SERVICE, SETTINGS, STATS, STORAGE
 from devhost.dashboard.settings import DashboardSettings
-from devhost.dashboard.stats import HubStatistics, SampledHubStatistics
+from devhost.dashboard.stats import HubStatistics
 from devhost.dashboard.storage import StorageMonitor
 from devhost.durable.service import DurableService
 from devhost.errors import DevHostError
@@ -104,17 +104,16 @@ def create_dashboard_app(
     service: DurableService,
     *,
     settings: DashboardSettings,
-    stats: HubStatistics | None = None,
+    stats: HubStatistics,
 ) -> web.Application:
     """Build the dashboard application (UI at /, JSON API under /api/, assets under /static/).
 
-    Without `stats`, overview aggregates are computed from the most recent
-    `settings.stats_sample_limit` instances through the service.
+    `stats` answers the overview's aggregates (the engine's `statistics`).
     """
     app = web.Application(middlewares=[_api_errors])
     app[SERVICE] = service
     app[SETTINGS] = settings
-    app[STATS] = stats or SampledHubStatistics(service, max_instances=settings.stats_sample_limit)
+    app[STATS] = stats
     app[STORAGE] = StorageMonitor(settings.storage_connection_string, settings.queue_names, settings.results_table)
 
     async def storage_lifecycle(app: web.Application) -> AsyncIterator[None]:

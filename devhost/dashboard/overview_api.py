@@ -9,7 +9,6 @@ from aiohttp import web
 from devhost.dashboard import params
 from devhost.dashboard.context import STATS
 from devhost.dashboard.payloads import iso
-from devhost.dashboard.stats import SampledHubStatistics
 from devhost.durable.models import RuntimeStatus
 from devhost.errors import InvalidRequestError
 
@@ -33,7 +32,6 @@ async def overview(request: web.Request) -> web.Response:
         stats.completions_per_second(window, bucket),
         stats.activity_duration_percentiles(),
     )
-    sampled = isinstance(stats, SampledHubStatistics)
     return web.json_response(
         {
             # Every status appears, in a stable order, so clients need not guess missing keys.
@@ -49,8 +47,5 @@ async def overview(request: web.Request) -> web.Response:
                 ],
             },
             "activityDurationsMs": durations,
-            "sampled": sampled,
-            "sampleLimit": stats.max_instances if isinstance(stats, SampledHubStatistics) else None,
-            "truncated": stats.truncated if isinstance(stats, SampledHubStatistics) else False,
         }
     )

@@ -18,8 +18,6 @@ class DashboardSettings:
     queue_names: Sequence[str] = field(default_factory=tuple)
     #: Table holding collected results, shown on the queues page when set.
     results_table: str | None = None
-    #: How many recent instances the fallback statistics look at (when no HubStatistics is given).
-    stats_sample_limit: int = 2000
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "queue_names", tuple(self.queue_names))

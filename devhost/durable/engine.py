@@ -56,6 +56,7 @@ from devhost.durable.models import (
     RuntimeStatus,
 )
 from devhost.durable.rewind import plan_rewind
+from devhost.durable.statistics import TaskHubStatistics
 from devhost.durable.store import queries as q
 from devhost.durable.store.sqlite import SqliteStore
 from devhost.errors import (
@@ -145,6 +146,8 @@ class DurableEngine:
         #: Episodes in which an orchestrator ran (tests assert batching with it).
         self.episodes = 0
         self._store = store
+        #: Aggregates for the dashboard's overview (dashboard HubStatistics).
+        self.statistics = TaskHubStatistics(store)
         self._cache: dict[str, CachedInstance] = {}
         self._locks = _KeyedLocks()
         self._orchestrations = _ReadyQueue()

@@ -15,6 +15,7 @@ from devhost.app.index import FunctionIndex, IndexedFunction, TriggerKind
 from devhost.durable.service import DurableService
 from devhost.http.auth import AuthPolicy, Handler, admin_middleware, local_only_middleware, unauthorized
 from devhost.management import MANAGEMENT_PREFIX, RPC_PREFIX
+from devhost.management.routes import create_management_app
 from devhost.triggers.http import HttpRouter, HttpTriggerHandler, error_response
 
 #: Largest request body accepted, like the Functions host's 100 MB limit.
@@ -32,7 +33,7 @@ class ServerParts:
     router: HttpRouter
     handler: HttpTriggerHandler
     policy: AuthPolicy
-    service: DurableService | None
+    service: DurableService
     task_hub: str
     public_origin: str
     admin_invoke: AdminInvoke | None = None
@@ -121,11 +122,9 @@ def create_http_app(parts: ServerParts) -> web.Application:
             _management_key_middleware(policy),
         ],
     )
-    if parts.service is not None:
-        from devhost.management.routes import create_management_app
-
-        app.add_subapp(MANAGEMENT_PREFIX, create_management_app(parts.service, task_hub=parts.task_hub))
-        app.add_subapp(RPC_PREFIX, create_management_app(parts.service, task_hub=parts.task_hub))
+    # One sub-app per mount: aiohttp binds a sub-app to a single prefix.
+    app.add_subapp(MANAGEMENT_PREFIX, create_management_app(parts.service, task_hub=parts.task_hub))
+    app.add_subapp(RPC_PREFIX, create_management_app(parts.service, task_hub=parts.task_hub))
 
     async def host_status(request: web.Request) -> web.Response:
         return web.json_response(

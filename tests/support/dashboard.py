@@ -91,7 +91,9 @@ async def running_dashboard(
     runner: web.AppRunner | None = None
     session: aiohttp.ClientSession | None = None
     try:
-        app = create_dashboard_app(engine, settings=settings or DashboardSettings(task_hub=task_hub))
+        app = create_dashboard_app(
+            engine, settings=settings or DashboardSettings(task_hub=task_hub), stats=engine.statistics
+        )
         runner = web.AppRunner(app)
         await runner.setup()
         port = free_port()

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from devhost.dashboard.params import instance_query
-from devhost.dashboard.stats import activity_durations, bucket_counts, percentiles
 from devhost.dashboard.storage import decode_content, validate_queue_name
 from devhost.dashboard.timeline import build_timeline, child_instances
 from devhost.durable.models import RuntimeStatus
+from devhost.durable.statistics import activity_durations, bucket_counts, percentiles
 from devhost.errors import InvalidRequestError
 
 T0 = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
@@ -113,7 +113,7 @@ def test_every_api_route_is_documented_in_the_readme() -> None:
 
     from devhost.dashboard.app import DashboardSettings, create_dashboard_app
 
-    app = create_dashboard_app(cast(Any, object()), settings=DashboardSettings())
+    app = create_dashboard_app(cast(Any, object()), settings=DashboardSettings(), stats=cast(Any, object()))
     readme = (Path(__file__).resolve().parents[3] / "devhost" / "dashboard" / "README.md").read_text()
     routes = {
         resource.canonical.replace("{instance_id}", "{id}").replace("{message_id}", "{messageId}")

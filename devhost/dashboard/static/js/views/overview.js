@@ -47,11 +47,7 @@ export function mount(container, { params }, ctx) {
     const d = data.activityDurationsMs;
     const percentile = (label, value) => h("div", { class: "stat-card plain" }, h("span", { class: "stat-value" }, fmtDuration(value)), h("span", { class: "stat-label" }, label));
     keepFocus(body, () => replace(body,
-      data.sampled
-        ? h("p", { class: "notice" }, data.truncated
-          ? `Counts cover the ${data.sampleLimit.toLocaleString()} most recent instances (the task hub holds more).`
-          : `${data.total.toLocaleString()} instances in the task hub.`)
-        : h("p", { class: "notice" }, `${data.total.toLocaleString()} instances in the task hub.`),
+      h("p", { class: "notice" }, `${data.total.toLocaleString()} instances in the task hub.`),
       panel("Instances by status", h("div", { class: "stat-grid" }, ...statusCards)),
       panel("Completions per second", completionsChart(data.completions.buckets)),
       h("div", { class: "io two" },
