@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from devhost.bindings.storage import DEV_PORTS, is_development_storage
@@ -19,7 +20,8 @@ AZURITE_BIN = REPO_ROOT / "node_modules" / ".bin" / "azurite"
 STARTUP_TIMEOUT_S = 30.0
 
 
-def _listening(port: int) -> bool:
+def is_listening(port: int) -> bool:
+    """True when something accepts TCP connections on 127.0.0.1:port."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.3):
             return True
@@ -49,23 +51,16 @@ def needs_azurite(storage_setting: str | None) -> bool:
     """True when AzureWebJobsStorage is the development storage and nothing listens on 10000-10002."""
     if not storage_setting or not is_development_storage(storage_setting):
         return False
-    return not all(_listening(port) for port in DEV_PORTS.values())
+    return not all(is_listening(port) for port in DEV_PORTS.values())
 
 
-def start_azurite(data_dir: Path, binary: Path = AZURITE_BIN) -> ManagedAzurite:
-    """Start Azurite on its default loopback ports with data in data_dir/azurite; wait until it listens."""
+def launch_azurite(location: Path, ports: Mapping[str, int], binary: Path = AZURITE_BIN) -> ManagedAzurite:
+    """Start Azurite on loopback at the given blob/queue/table ports, data in location; wait until it listens."""
     if not binary.exists():
         raise ConfigError(
             f"{binary} is missing, so Azurite cannot be started: run `make setup` (npm ci) first, "
             "or start Azurite yourself, or pass --azurite off with AzureWebJobsStorage pointing at storage"
         )
-    busy = [port for port in DEV_PORTS.values() if _listening(port)]
-    if busy:
-        raise ConfigError(
-            f"port(s) {', '.join(map(str, busy))} are taken by something that is not a complete Azurite; "
-            "free them or point AzureWebJobsStorage elsewhere"
-        )
-    location = data_dir / "azurite"
     location.mkdir(parents=True, exist_ok=True)
     log_path = location / "azurite.log"
     with open(log_path, "ab") as output:
@@ -76,9 +71,9 @@ def start_azurite(data_dir: Path, binary: Path = AZURITE_BIN) -> ManagedAzurite:
                 "--disableTelemetry",
                 "--skipApiVersionCheck",
                 "--loose",
-                "--blobHost", "127.0.0.1", "--blobPort", str(DEV_PORTS["blob"]),
-                "--queueHost", "127.0.0.1", "--queuePort", str(DEV_PORTS["queue"]),
-                "--tableHost", "127.0.0.1", "--tablePort", str(DEV_PORTS["table"]),
+                "--blobHost", "127.0.0.1", "--blobPort", str(ports["blob"]),
+                "--queueHost", "127.0.0.1", "--queuePort", str(ports["queue"]),
+                "--tableHost", "127.0.0.1", "--tablePort", str(ports["table"]),
             ],
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -88,14 +83,27 @@ def start_azurite(data_dir: Path, binary: Path = AZURITE_BIN) -> ManagedAzurite:
         )  # fmt: skip
     managed = ManagedAzurite(process, location)
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while not all(_listening(port) for port in DEV_PORTS.values()):
+    while not all(is_listening(port) for port in ports.values()):
         if process.poll() is not None:
             raise ConfigError(f"Azurite exited with code {process.returncode}; see {log_path}")
         if time.monotonic() > deadline:
             managed.stop()
+            listed = ", ".join(str(port) for port in ports.values())
             raise ConfigError(
-                f"Azurite did not listen on ports 10000-10002 within {STARTUP_TIMEOUT_S:.0f}s; see {log_path}"
+                f"Azurite did not listen on ports {listed} within {STARTUP_TIMEOUT_S:.0f}s; see {log_path}"
             )
         time.sleep(0.1)
-    log.info("Started Azurite (pid %d, data in %s)", process.pid, location)
+    return managed
+
+
+def start_azurite(data_dir: Path, binary: Path = AZURITE_BIN) -> ManagedAzurite:
+    """Start Azurite on its default loopback ports (10000-10002) with data in data_dir/azurite."""
+    busy = [port for port in DEV_PORTS.values() if is_listening(port)]
+    if busy:
+        raise ConfigError(
+            f"port(s) {', '.join(map(str, busy))} are taken by something that is not a complete Azurite; "
+            "free them or point AzureWebJobsStorage elsewhere"
+        )
+    managed = launch_azurite(data_dir / "azurite", DEV_PORTS, binary)
+    log.info("Started Azurite (pid %d, data in %s)", managed.process.pid, managed.location)
     return managed

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
 from devhost.durable.models import InstanceRecord
+from devhost.management.status import json_value
 
 #: HistoryEventType values (durable-protocol.md 1.3) by number.
 EVENT_TYPE_NAMES: dict[int, str] = {
@@ -56,16 +56,6 @@ def to_datetime(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def parse_json_text(text: str | None) -> Any:
-    """JSON text as a value for display; text that is not JSON is returned as the string itself."""
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 def duration_ms(record: InstanceRecord, now: datetime) -> int | None:
     """Run time: creation to completion, or to now while the instance has not ended."""
     end = (record.completed_time or record.last_updated_time) if record.runtime_status.is_terminal else now
@@ -95,9 +85,9 @@ def instance_detail(record: InstanceRecord, now: datetime, children: list[dict[s
     detail = instance_summary(record, now)
     detail.update(
         {
-            "input": parse_json_text(record.input),
-            "output": parse_json_text(record.output),
-            "customStatus": parse_json_text(record.custom_status),
+            "input": json_value(record.input),
+            "output": json_value(record.output),
+            "customStatus": json_value(record.custom_status),
             "failureMessage": record.failure_message,
             "children": children,
         }

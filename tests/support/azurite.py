@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from devhost.azurite import AZURITE_BIN, ManagedAzurite, launch_azurite
+from devhost.bindings.storage import DEV_ACCOUNT, DEV_ACCOUNT_KEY
 from tests.support.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-AZURITE_BIN = REPO_ROOT / "node_modules" / ".bin" / "azurite"
 # Azurite's well-known development account (public, documented by Microsoft).
-ACCOUNT = "devstoreaccount1"
-ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+ACCOUNT = DEV_ACCOUNT
+ACCOUNT_KEY = DEV_ACCOUNT_KEY
 
 
 @dataclass(frozen=True)
@@ -29,8 +28,17 @@ class Azurite:
     blob_port: int
     queue_port: int
     table_port: int
-    location: Path
-    process: subprocess.Popen[bytes]
+    managed: ManagedAzurite
+
+    @property
+    def location(self) -> Path:
+        """The data folder (start_azurite(location=...) on the same ports resumes it)."""
+        return self.managed.location
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        """The node process."""
+        return self.managed.process
 
     @property
     def connection_string(self) -> str:
@@ -43,24 +51,8 @@ class Azurite:
         )
 
     def stop(self) -> None:
-        """Stop the emulator (data stays in location, so start_azurite(location=...) resumes it)."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
-
-def _wait_listening(port: int, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"Azurite did not listen on 127.0.0.1:{port} in time")
+        """Stop the emulator; its data stays in location."""
+        self.managed.stop()
 
 
 def start_azurite(
@@ -73,43 +65,9 @@ def start_azurite(
     if not AZURITE_BIN.exists():
         raise RuntimeError(f"{AZURITE_BIN} is missing: run `make setup` (npm ci) first")
     location = location or Path(tempfile.mkdtemp(prefix="azurite-"))
-    ports = (blob_port or free_port(), queue_port or free_port(), table_port or free_port())
-    log = open(location / "azurite.log", "ab")  # noqa: SIM115 - lives as long as the process
-    process = subprocess.Popen(
-        [
-            str(AZURITE_BIN),
-            "--silent",
-            "--disableTelemetry",
-            "--skipApiVersionCheck",
-            "--loose",
-            "--location",
-            str(location),
-            "--blobHost",
-            "127.0.0.1",
-            "--blobPort",
-            str(ports[0]),
-            "--queueHost",
-            "127.0.0.1",
-            "--queuePort",
-            str(ports[1]),
-            "--tableHost",
-            "127.0.0.1",
-            "--tablePort",
-            str(ports[2]),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    log.close()
-    deadline = time.monotonic() + 30
-    try:
-        for port in ports:
-            _wait_listening(port, deadline)
-    except RuntimeError:
-        process.kill()
-        raise
-    return Azurite(ports[0], ports[1], ports[2], location, process)
+    ports = {"blob": blob_port or free_port(), "queue": queue_port or free_port(), "table": table_port or free_port()}
+    managed = launch_azurite(location, ports)
+    return Azurite(ports["blob"], ports["queue"], ports["table"], managed)
 
 
 @contextmanager

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,20 +16,16 @@ from aiohttp import web
 
 from devhost.dashboard.app import DashboardSettings, create_dashboard_app
 from devhost.durable.models import EngineOptions, InstanceRecord, RuntimeStatus
+from tests.support.apps import import_test_app
 from tests.support.ports import free_port
 from tests.support.waiting import wait_until_async
 
-APP_FILE = Path(__file__).resolve().parents[1] / "apps" / "dashboard_app" / "function_app.py"
 TASK_HUB = "DashTestHub"
 
 
 def load_dashboard_test_app() -> ModuleType:
-    """Import tests/apps/dashboard_app/function_app.py (tests/apps is not a package)."""
-    spec = importlib.util.spec_from_file_location("dashboard_test_function_app", APP_FILE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """A fresh import of the dashboard_app test app."""
+    return import_test_app("dashboard_app")
 
 
 @dataclass

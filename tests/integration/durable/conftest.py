@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -16,17 +14,12 @@ import pytest_asyncio
 from devhost.durable.adapters import build_durable_functions
 from devhost.durable.engine import DurableEngine
 from devhost.durable.models import DurableFunctions, EngineOptions, InstanceRecord, RuntimeStatus
-
-APP_FILE = Path(__file__).resolve().parents[2] / "apps" / "durable_features" / "function_app.py"
+from tests.support.apps import import_test_app
 
 
 def load_app() -> ModuleType:
-    """A fresh import of the test app (its module state, e.g. attempt counters, is per test)."""
-    spec = importlib.util.spec_from_file_location(f"durable_features_{uuid.uuid4().hex}", APP_FILE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """A fresh import of the durable_features test app."""
+    return import_test_app("durable_features")
 
 
 @dataclass
@@ -63,21 +56,6 @@ class Harness:
         self.engine = DurableEngine.open(self.data_dir, self.functions, self.options)
         await self.engine.start()
         return self.engine
-
-
-async def eventually(probe: Callable[[], Awaitable[Any]], timeout_s: float = 10.0, what: str = "") -> Any:
-    """Await probe until it returns something truthy; waits on nothing but the probe itself."""
-    import asyncio
-    import time
-
-    deadline = time.monotonic() + timeout_s
-    last = None
-    while time.monotonic() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}; last value {last!r}")
 
 
 def client_body(value: Any) -> str:

@@ -13,7 +13,8 @@ from devhost.durable.engine import DurableEngine
 from devhost.durable.models import DurableFunctions, EngineOptions
 from devhost.durable.store.sqlite import DB_NAME
 from devhost.errors import FunctionNotFoundError, StoreCorruptError, StoreLockedError
-from tests.integration.durable.conftest import Harness, client_body, eventually
+from tests.integration.durable.conftest import Harness, client_body
+from tests.support.waiting import wait_until_async
 
 
 async def test_signal_from_client_then_read_state(harness: Harness) -> None:
@@ -26,7 +27,7 @@ async def test_signal_from_client_then_read_state(harness: Harness) -> None:
         record = await engine.read_entity("counter", "client")
         return record.state if record is not None and record.state == "12" else None
 
-    assert await eventually(state, what="counter state 12") == "12"
+    assert await wait_until_async(state, message="counter state 12") == "12"
     listed = await engine.list_entities("Counter")
     assert [(e.entity_id, e.key) for e in listed] == [("@counter@client", "client")]
     await engine.signal_entity("Counter", "client", "delete", None)
@@ -34,7 +35,7 @@ async def test_signal_from_client_then_read_state(harness: Harness) -> None:
     async def deleted() -> bool:
         return await engine.read_entity("Counter", "client") is None
 
-    assert await eventually(deleted, what="entity deleted")
+    assert await wait_until_async(deleted, message="entity deleted")
     with pytest.raises(FunctionNotFoundError):
         await engine.signal_entity("NoSuchEntity", "k", "add", None)
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from devhost.durable import history as h
 from devhost.durable.models import RuntimeStatus
-from tests.integration.durable.conftest import Harness, eventually
+from tests.integration.durable.conftest import Harness
+from tests.support.waiting import wait_until_async
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -38,7 +39,7 @@ async def test_close_and_reopen_mid_run_completes_once(harness: Harness, tmp_pat
     async def some_done() -> bool:
         return len(marks(marks_path)) >= 4
 
-    await eventually(some_done, what="a few activities done")
+    await wait_until_async(some_done, message="a few activities done")
     engine = await harness.reopen()
     record = await engine.wait_for_instance(iid, 30)
     assert record is not None and record.runtime_status is RuntimeStatus.COMPLETED, record
@@ -67,7 +68,7 @@ async def test_kill_9_mid_run_then_reopen_completes_once(harness: Harness, tmp_p
         async def progressed() -> bool:
             return len(marks(marks_path)) >= 8
 
-        await eventually(progressed, timeout_s=30, what="the child host to run some activities")
+        await wait_until_async(progressed, timeout_s=30, message="the child host to run some activities")
     finally:
         os.kill(child.pid, signal.SIGKILL)
         await child.wait()

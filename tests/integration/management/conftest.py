@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import importlib.util
 import inspect
 import json
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
@@ -22,33 +18,18 @@ from devhost.durable.client_binding import build_client_binding
 from devhost.durable.models import EngineOptions, InstanceRecord, RuntimeStatus
 from devhost.management import MANAGEMENT_PREFIX, RPC_PREFIX
 from devhost.management.routes import create_management_app
+from tests.support.apps import import_test_app
 from tests.support.ports import free_port
+from tests.support.waiting import wait_until_async
 
 TASK_HUB = "MgmtTestHub"
-APP_FILE = Path(__file__).resolve().parents[2] / "apps" / "management_app" / "function_app.py"
 
 T = TypeVar("T")
 
 
 def load_test_app() -> ModuleType:
-    """Import the test function app from its file (tests/apps is not a package)."""
-    spec = importlib.util.spec_from_file_location("management_test_function_app", APP_FILE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], timeout_s: float = 10.0, what: str = "") -> T:
-    """Poll probe until it returns something truthy (returned) or the deadline passes (AssertionError)."""
-    deadline = time.monotonic() + timeout_s
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what or probe!r}; last value {last!r}")
+    """A fresh import of the management_app test app."""
+    return import_test_app("management_app")
 
 
 @dataclass
@@ -90,7 +71,7 @@ class Stack:
             record = await self.engine.get_instance(instance_id)
             return record is not None and record.custom_status is not None and json.loads(record.custom_status) == value
 
-        await eventually(probe, what=f"{instance_id} custom status {value}")
+        await wait_until_async(probe, message=f"{instance_id} custom status {value}")
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")

@@ -12,7 +12,8 @@ import pytest
 
 from devhost.durable.models import RuntimeStatus
 from devhost.management import MANAGEMENT_PREFIX, RPC_PREFIX
-from tests.integration.management.conftest import TASK_HUB, Stack, eventually
+from tests.integration.management.conftest import TASK_HUB, Stack
+from tests.support.waiting import wait_until_async
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -266,7 +267,9 @@ async def test_rewind_failed_instance(stack: Stack) -> None:
     async with stack.session.post(f"{stack.public}/instances/{instance_id}/rewind", params={"reason": "retry"}) as r:
         assert r.status == 202
     # The activity always raises, so the rewound instance runs again and fails again.
-    await eventually(lambda: failed_again(stack, instance_id, failed.last_updated_time), what="a second failure")
+    await wait_until_async(
+        lambda: failed_again(stack, instance_id, failed.last_updated_time), message="a second failure"
+    )
 
 
 async def failed_again(stack: Stack, instance_id: str, since: datetime) -> bool:
@@ -448,7 +451,7 @@ async def test_entities(stack: Stack) -> None:
         async with stack.session.get(url) as response:
             return response.status == 200 and await response.json() == 8
 
-    await eventually(state_is_8, what="counter state 8")
+    await wait_until_async(state_is_8, message="counter state 8")
     status, body, headers = await get_json(stack, f"{stack.public}/entities/counter", fetchState="true")
     assert status == 200 and headers["x-ms-continuation-token"] == ""
     mine = [item for item in body if item["entityId"]["key"] == key]
@@ -460,7 +463,7 @@ async def test_entities(stack: Stack) -> None:
         async with stack.session.get(url) as response:
             return response.status == 404
 
-    await eventually(gone, what="deleted entity")
+    await wait_until_async(gone, message="deleted entity")
 
 
 async def test_oversized_body_is_a_json_413(stack: Stack) -> None:

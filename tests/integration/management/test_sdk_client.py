@@ -14,8 +14,9 @@ from azure.durable_functions.models.OrchestrationRuntimeStatus import Orchestrat
 from devhost.durable.client_binding import build_client_binding
 from devhost.durable.models import RuntimeStatus
 from devhost.management import MANAGEMENT_PREFIX, RPC_PREFIX
-from tests.integration.management.conftest import TASK_HUB, Stack, eventually
+from tests.integration.management.conftest import TASK_HUB, Stack
 from tests.integration.management.test_public_api import failed_again
+from tests.support.waiting import wait_until_async
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -162,7 +163,7 @@ async def test_rewind(stack: Stack) -> None:
     failed = await client.start_new("always_fails", None, "rewind me")
     before = await stack.wait_until(failed, RuntimeStatus.FAILED)
     await client.rewind(failed, "try again please")
-    await eventually(lambda: failed_again(stack, failed, before.last_updated_time), what="a second failure")
+    await wait_until_async(lambda: failed_again(stack, failed, before.last_updated_time), message="a second failure")
 
     done = await client.start_new("echo", None, 1)
     await stack.wait_until(done, RuntimeStatus.COMPLETED)
@@ -217,7 +218,7 @@ async def test_entities(stack: Stack) -> None:
         state = await client.read_entity_state(entity)
         return state.entity_exists and state.entity_state == 7
 
-    await eventually(seven, what="counter at 7")
+    await wait_until_async(seven, message="counter at 7")
 
 
 async def test_wait_for_completion_and_check_status_responses(stack: Stack) -> None:

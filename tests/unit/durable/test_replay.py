@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -16,17 +13,12 @@ from devhost.durable import history as h
 from devhost.durable import replay as r
 from devhost.durable.adapters import build_durable_functions
 from devhost.durable.models import DurableFunctions
-
-APP_FILE = Path(__file__).resolve().parents[2] / "apps" / "durable_features" / "function_app.py"
+from tests.support.apps import import_test_app
 
 
 def load_app() -> ModuleType:
-    """A fresh import of the test app (get_functions() may only be called once per app object)."""
-    spec = importlib.util.spec_from_file_location(f"durable_features_{uuid.uuid4().hex}", APP_FILE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """A fresh import of the durable_features test app."""
+    return import_test_app("durable_features")
 
 
 @pytest.fixture(scope="module")
