@@ -34,5 +34,11 @@ lint: setup
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy $(LINT_PATHS)
 
+bench: setup
+	$(BIN)/python -m bench.run
+
+faults: setup
+	$(BIN)/python -m tests.reliability.faults
+
 clean:
 	rm -rf $(VENV) node_modules .devhost test-artifacts .mypy_cache .ruff_cache .pytest_cache

@@ -29,8 +29,10 @@ from devhost.durable.client_binding import build_client_binding
 from devhost.durable.engine import DurableEngine
 from devhost.durable.models import EngineOptions
 from devhost.http.auth import AuthPolicy, Keys, dashboard_middleware, is_loopback_host, load_or_create_keys
-from devhost.http.server import ServerParts, create_http_app
+from devhost.http.openapi import OPENAPI_PATH, describe_app
+from devhost.http.server import ServerParts, create_http_app, size_limit_middleware
 from devhost.management import MANAGEMENT_PREFIX, RPC_PREFIX
+from devhost.names import path_names_middleware
 from devhost.triggers.http import ALL_METHODS, HttpRouter, HttpTriggerHandler
 from devhost.triggers.queue import QueueListener
 from devhost.triggers.timer import TimerRunner
@@ -205,6 +207,10 @@ class Host:
 
             dashboard = _dashboard_app(engine, index)
             dashboard.middlewares.append(dashboard_middleware(policy))
+            # Bodies over aiohttp's default read limit (1 MiB) get 413 at once, not after the client sent them.
+            dashboard.middlewares.insert(0, size_limit_middleware(1024 * 1024))
+            dashboard.middlewares.append(path_names_middleware)
+            dashboard.router.add_get(OPENAPI_PATH, _dashboard_openapi)
             dashboard_runner = web.AppRunner(dashboard, access_log=None)
             await dashboard_runner.setup()
             stack.push_async_callback(dashboard_runner.cleanup)
@@ -250,6 +256,11 @@ class Host:
         self._print(f"Dashboard: {dashboard_origin}/")
         self._print(f"Durable management API: {origin}{MANAGEMENT_PREFIX} (task hub {task_hub})")
         self._print()
+
+
+async def _dashboard_openapi(request: web.Request) -> web.Response:
+    """The dashboard port's JSON API as an OpenAPI document."""
+    return web.json_response(describe_app(request.app, "devhost dashboard"))
 
 
 def _bound_port(runner: web.AppRunner, requested: int) -> int:

@@ -65,11 +65,20 @@ from devhost.errors import (
     InstanceStateError,
     InvalidRequestError,
 )
+from devhost.names import check_name
 
 log = logging.getLogger("devhost.durable.engine")
 
 #: How long stop() lets running activities finish before cancelling them.
 STOP_GRACE_SECONDS = 5.0
+#: Completion batching: an instance whose last episode took at least DEFER_MIN_COST_S, and that still
+#: waits for more completions than have arrived, runs its next episode at most DEFER_FACTOR times that
+#: cost (capped at DEFER_MAX_S) later, so a fan-out of N activities replays a few times instead of
+#: once per handful of completions (replay is O(history), so that was O(N^2)). It runs at once when
+#: every open task has reported back. Messages stay in the store meanwhile; only the episode waits.
+DEFER_MIN_COST_S = 0.005
+DEFER_FACTOR = 4.0
+DEFER_MAX_S = 1.0
 #: Operations handed to an entity function in one batch.
 ENTITY_BATCH = 100
 _ORCHESTRATION = "o"
@@ -158,6 +167,10 @@ class DurableEngine:
         self._timer_wakeup = asyncio.Event()
         self._status_events: dict[str, asyncio.Event] = {}
         self._failures: dict[str, int] = {}
+        #: Completions committed per instance since its last episode read its inbox (batching hint).
+        self._arrivals: dict[str, int] = {}
+        #: When a deferred episode of an instance runs at the latest (time.monotonic()).
+        self._deferred: dict[str, float] = {}
         self._work_ids: itertools.count[int] = itertools.count(1)
         self._replay_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="durable-replay")
         self._workers: list[asyncio.Task[None]] = []
@@ -219,8 +232,10 @@ class DurableEngine:
         await asyncio.gather(*self._workers, *self._activity_workers, return_exceptions=True)
         self._workers.clear()
         self._activity_workers.clear()
+        # An episode cancelled above may still be running in the replay pool on a store read connection:
+        # let it finish before the store closes its connections (closing under it crashes the process).
+        await asyncio.to_thread(self._replay_pool.shutdown, True)
         await asyncio.to_thread(self._store.close)
-        self._replay_pool.shutdown(wait=True)
         log.info("Durable task hub '%s' stopped", self.task_hub)
 
     # ================================================================ scheduling helpers
@@ -297,14 +312,41 @@ class DurableEngine:
             )
             await self._commit_management(new_row, commit)
 
+    def _defer_episode(self, instance_id: str) -> bool:
+        """True when the instance's episode should wait for more completions (see DEFER_FACTOR)."""
+        cached = self._cache.get(instance_id)
+        if cached is None or cached.state is None or cached.episode_s < DEFER_MIN_COST_S:
+            self._deferred.pop(instance_id, None)
+            return False
+        if self._arrivals.get(instance_id, 0) >= len(cached.state.open_ids):
+            self._deferred.pop(instance_id, None)
+            return False
+        now = time.monotonic()
+        due = self._deferred.get(instance_id)
+        if due is None:
+            delay = min(cached.episode_s * DEFER_FACTOR, DEFER_MAX_S)
+            self._deferred[instance_id] = now + delay
+            self._add_wakeup(_ORCHESTRATION, instance_id, h.to_us(h.utcnow()) + int(delay * 1_000_000))
+            return True
+        if now < due:
+            return True  # its wakeup marks it again
+        del self._deferred[instance_id]
+        return False
+
     async def _run_episode(self, instance_id: str) -> None:
         async with self._locks.hold(instance_id):
+            if self._defer_episode(instance_id):
+                return
             loop = asyncio.get_running_loop()
             cached = self._cache.get(instance_id)
             now = h.utcnow()
+            self._arrivals.pop(instance_id, None)
+            started = time.perf_counter()
             outcome, cached = await loop.run_in_executor(
                 self._replay_pool, self._prepare_episode_sync, instance_id, cached, now
             )
+            if cached is not None:
+                cached.episode_s = time.perf_counter() - started
             if outcome is None or outcome.commit is None:
                 return
             try:
@@ -409,6 +451,7 @@ class DurableEngine:
             log.error("Could not store the result of activity '%s' (%s)", item.name, item.instance_id, exc_info=error)
             return
         if future.result():
+            self._arrivals[item.instance_id] = self._arrivals.get(item.instance_id, 0) + 1
             self._orchestrations.mark(item.instance_id)
 
     async def _run_activity(self, item: q.WorkItem) -> dict[str, Any]:
@@ -570,6 +613,7 @@ class DurableEngine:
         """Deliver an external event (InstanceNotFoundError, or InstanceStateError when ended)."""
         if not event_name:
             raise InvalidRequestError("an event name is required")
+        check_name(event_name, "event name")
         now = h.utcnow()
         event = h.event_raised(h.format_ts(now), event_name, event_data_json)
         message = q.NewMessage(instance_id, None, KIND_EVENT, event, h.to_us(now))

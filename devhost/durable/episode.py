@@ -53,6 +53,8 @@ class CachedInstance:
 
     row: InstanceRow
     state: ExecutionState | None = None
+    #: Seconds its last episode took (replay grows with history; the engine batches completions by it).
+    episode_s: float = 0.0
 
 
 @dataclass

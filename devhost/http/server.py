@@ -14,6 +14,7 @@ import devhost
 from devhost.app.index import FunctionIndex, IndexedFunction, TriggerKind
 from devhost.durable.service import DurableService
 from devhost.http.auth import AuthPolicy, Handler, admin_middleware, local_only_middleware, unauthorized
+from devhost.http.openapi import OPENAPI_PATH, describe_app, describe_http_functions
 from devhost.management import MANAGEMENT_PREFIX, RPC_PREFIX
 from devhost.management.routes import create_management_app
 from devhost.triggers.http import HttpRouter, HttpTriggerHandler, error_response
@@ -52,6 +53,11 @@ def _size_limit_middleware(limit: int) -> Callable[..., Awaitable[web.StreamResp
             return error_response(413, f"request body exceeds the {limit} byte limit")
 
     return middleware
+
+
+def size_limit_middleware(limit: int) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """413 for a request whose declared (or read) body exceeds limit bytes, before the body is read."""
+    return _size_limit_middleware(limit)
 
 
 def _cors_middleware(origins: tuple[str, ...]) -> Callable[..., Awaitable[web.StreamResponse]]:
@@ -167,5 +173,12 @@ def create_http_app(parts: ServerParts) -> web.Application:
     app.router.add_get("/admin/functions", list_functions)
     app.router.add_get("/admin/functions/{name}", get_function)
     app.router.add_post("/admin/functions/{name}", invoke_function)
+
+    async def openapi(request: web.Request) -> web.Response:
+        """This port's routes as an OpenAPI document: /api functions, /admin, the management API."""
+        document = describe_app(app, "devhost functions port", skip_prefixes=(RPC_PREFIX,))
+        return web.json_response(describe_http_functions(document, parts.router))
+
+    app.router.add_get(OPENAPI_PATH, openapi)
     app.router.add_route("*", "/{tail:.*}", parts.handler)
     return app

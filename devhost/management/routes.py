@@ -30,6 +30,7 @@ from devhost.management.responses import (
     make_error_middleware,
 )
 from devhost.management.status import render_history, render_status
+from devhost.names import path_names_middleware
 
 #: Seconds a poller should wait before asking again about a running instance (the extension's value).
 STATUS_RETRY_AFTER_SECONDS = 5
@@ -50,7 +51,7 @@ def create_management_app(
     from the mount prefix" (True under RPC_PREFIX).
     """
     api = _ManagementApi(service, task_hub, connection_name, rpc)
-    app = web.Application(middlewares=[make_error_middleware(api.is_rpc)])
+    app = web.Application(middlewares=[make_error_middleware(api.is_rpc), path_names_middleware])
     router = app.router
     router.add_post("/orchestrators/{functionName}", api.start)
     router.add_post("/orchestrators/{functionName}/{instanceId}", api.start)

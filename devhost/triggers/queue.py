@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
@@ -20,13 +22,16 @@ from devhost.bindings.expressions import json_properties
 from devhost.bindings.queue_output import decode_message
 from devhost.bindings.storage import StorageClients
 from devhost.config import QueueOptions
-from devhost.errors import AppLoadError
+from devhost.errors import AppLoadError, ConfigError
 
 log = logging.getLogger("devhost.queue")
 
 _QUEUE_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]$")
-#: How long a received message stays invisible while its function runs (the Functions host uses 10 min).
-PROCESSING_VISIBILITY_S = 600
+#: How long a received message stays invisible while its function runs; the lease is renewed every third
+#: of it, so a long invocation keeps its message while one of a crashed (kill -9) host comes back quickly.
+PROCESSING_VISIBILITY_S = 30
+#: App setting overriding that lease, in seconds (tests and fault drills shorten it).
+LEASE_SETTING = "DEVHOST_QUEUE_LEASE_SECONDS"
 #: Shortest wait between polls of an empty queue; doubles up to maxPollingInterval.
 MIN_POLL_S = 0.1
 #: A storage outage is reported at most once per this many seconds per queue.
@@ -36,6 +41,20 @@ OUTAGE_LOG_INTERVAL_S = 30.0
 def poison_queue_name(queue_name: str) -> str:
     """Where messages go after maxDequeueCount failures."""
     return f"{queue_name}-poison"
+
+
+def lease_seconds(environ: dict[str, str] | None = None) -> int:
+    """The message lease from DEVHOST_QUEUE_LEASE_SECONDS (3 to 3600), or PROCESSING_VISIBILITY_S."""
+    text = (os.environ if environ is None else environ).get(LEASE_SETTING, "").strip()
+    if not text:
+        return PROCESSING_VISIBILITY_S
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 3 <= value <= 3600:
+        raise ConfigError(f"{LEASE_SETTING} must be a whole number of seconds from 3 to 3600, got {text!r}")
+    return value
 
 
 def trigger_value(body: bytes, message: StorageMessage, annotation: Any) -> Any:
@@ -129,6 +148,7 @@ class QueueListener:
         self._slot_free = asyncio.Event()
         self._in_flight = 0
         self._outage = _OutageLog(self.queue_name)
+        self._lease_s = lease_seconds()
 
     def stop(self) -> None:
         """Stop fetching; run() returns once the messages in flight are done."""
@@ -178,7 +198,7 @@ class QueueListener:
             return [
                 m
                 async for m in self.polling_client.receive_messages(
-                    messages_per_page=count, max_messages=count, visibility_timeout=PROCESSING_VISIBILITY_S
+                    messages_per_page=count, max_messages=count, visibility_timeout=self._lease_s
                 )
             ]
         except ResourceNotFoundError:
@@ -214,7 +234,8 @@ class QueueListener:
             reason=f"New queue message detected on '{self.queue_name}'.",
         )
         try:
-            await self.invoker.invoke(self.function, trigger)
+            async with self._leased(message):
+                await self.invoker.invoke(self.function, trigger)
         except InvocationFailed:
             if (message.dequeue_count or 0) >= max_count:
                 await self._poison(message, f"it has reached maxDequeueCount of {max_count}")
@@ -229,6 +250,33 @@ class QueueListener:
             await asyncio.shield(self._release(message))
             raise
         await self.client.delete_message(message, pop_receipt=message.pop_receipt)
+
+    @contextlib.asynccontextmanager
+    async def _leased(self, message: StorageMessage) -> AsyncIterator[None]:
+        """Keep the message invisible while the block runs (its pop receipt is updated in place)."""
+        done = asyncio.Event()
+        renewal = asyncio.create_task(self._keep_leased(message, done), name=f"lease {message.id}")
+        try:
+            yield
+        finally:
+            done.set()
+            # Awaited, not cancelled: a renewal in flight must hand back its new pop receipt for the delete.
+            await asyncio.gather(renewal, return_exceptions=True)
+
+    async def _keep_leased(self, message: StorageMessage, done: asyncio.Event) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), self._lease_s / 3)
+                return
+            try:
+                renewed = await self.client.update_message(
+                    message, pop_receipt=message.pop_receipt, visibility_timeout=self._lease_s
+                )
+            except AzureError as exc:
+                self._outage.failed(exc)
+                continue
+            message.pop_receipt = renewed.pop_receipt
+            message.next_visible_on = renewed.next_visible_on
 
     async def _release(self, message: StorageMessage) -> None:
         with contextlib.suppress(AzureError):

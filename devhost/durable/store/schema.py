@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 #: 'DvHt' as a 32-bit integer: marks a task hub file (PRAGMA application_id).
 APPLICATION_ID = 0x44764874
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _V1 = """
 CREATE TABLE meta (
@@ -99,9 +99,16 @@ CREATE TABLE entity_inbox (
 CREATE INDEX ix_entity_inbox_entity ON entity_inbox (entity_id, msg_id);
 """
 
+# Version 2: durable timers (inbox rows not visible yet) are found at start without scanning the inbox.
+# Idempotent, so a store whose version row was lowered by hand migrates again without harm.
+_V2 = """
+CREATE INDEX IF NOT EXISTS ix_inbox_visible ON inbox (visible_us);
+"""
+
 #: MIGRATIONS[n] upgrades a database at version n to n + 1 (inside the caller's transaction).
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     0: lambda conn: _run_script(conn, _V1),
+    1: lambda conn: _run_script(conn, _V2),
 }
 
 

@@ -82,7 +82,7 @@ def _acquire_lock(data_dir: Path) -> int:
             os.close(fd)
         raise StoreLockedError(
             f"the task hub in {data_dir} is in use by another host process (pid {owner}); "
-            "stop it or use a different data directory"
+            "stop it or pass another --data-dir"
         ) from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -114,7 +114,8 @@ def _validate_existing(path: Path) -> None:
         )
     if version > schema.SCHEMA_VERSION:
         raise StoreError(
-            f"{path} has schema version {version}, newer than this host supports ({schema.SCHEMA_VERSION})"
+            f"{path} has schema version {version}, newer than this host supports ({schema.SCHEMA_VERSION}); it was "
+            "left untouched: run the newer devhost that wrote it, or use another --data-dir"
         )
 
 

@@ -1,0 +1,309 @@
+"""Ours: the Hello Cities function_app.py on devhost, driven the way users drive it.
+
+The host runs as its own process (``python -m devhost start``, like ``func start``), with its task
+hub in SQLite under a fresh data directory and a real Azurite. Orchestrations are started by the
+SDK's ``DurableOrchestrationClient`` against the host's RPC endpoint (what a durable client binding
+does), completion is detected through the management API, and completion times are read from each
+instance's stored history (``ExecutionCompleted``'s timestamp), so polling granularity does not
+enter the figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import azure.durable_functions as df
+from azure.data.tables.aio import TableClient
+from azure.storage.queue import QueueClient
+
+from bench.common import Measurement, Sizes, cities, measurement_from
+from devhost.durable.client_binding import build_client_binding
+from hello_cities.messages import encode_start_message, instance_id_for
+from hello_cities.results_store import RESULT_PARTITION
+from producer import encode_for_queue
+from tests.support.azurite import REPO_ROOT, Azurite
+from tests.support.devhost import DevHost, start_devhost
+
+MGMT = "/runtime/webhooks/durabletask"
+RPC = "/_rpc/durabletask/"
+TASK_HUB = "default"
+TIMEOUT_S = 300.0
+POLL_S = 0.05
+CHAINING = "chaining_orchestration"
+FAN_OUT = "fan_out_fan_in_orchestration"
+W5_QUEUE = "bench-requests"
+W5_TABLE = "BenchResults"
+
+
+def _ts(text: str) -> float:
+    """A stored history timestamp (``...Z`` with up to 7 fractional digits) as epoch seconds."""
+    text = text.rstrip("Z")
+    if "." in text:
+        head, fraction = text.split(".")
+        text = f"{head}.{fraction[:6]}"
+    return datetime.fromisoformat(text + "+00:00").timestamp()
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of a process in MB (from /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Driver:
+    """A client of one running devhost."""
+
+    def __init__(self, host: DevHost, session: aiohttp.ClientSession) -> None:
+        self.host = host
+        self.session = session
+        base = host.base_url
+        self.client = df.DurableOrchestrationClient(build_client_binding(base + MGMT, base + RPC, TASK_HUB))
+
+    async def _terminal_count(self, prefix: str) -> int:
+        url = f"{self.host.base_url}{MGMT}/instances/"
+        params = {"instanceIdPrefix": prefix, "runtimeStatus": "Completed,Failed,Terminated", "top": "1000"}
+        count, token = 0, None
+        while True:
+            headers: dict[str, str] = {"x-ms-continuation-token": token} if token else {}
+            async with self.session.get(url, params=params, headers=headers) as response:
+                response.raise_for_status()
+                count += len(await response.json())
+                token = response.headers.get("x-ms-continuation-token")
+            if not token:
+                return count
+
+    async def wait_terminal(self, prefix: str, expected: int) -> None:
+        """Poll the management API until `expected` instances with the prefix have ended."""
+        deadline = time.monotonic() + TIMEOUT_S
+        while await self._terminal_count(prefix) < expected:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"instances {prefix}* did not finish within {TIMEOUT_S} s")
+            await asyncio.sleep(POLL_S)
+
+    async def history(self, instance_id: str) -> dict[str, Any]:
+        """The instance's status with its history (after the measurement, so it costs nothing)."""
+        url = f"{self.host.base_url}{MGMT}/instances/{instance_id}"
+        async with self.session.get(url, params={"showHistory": "true"}) as response:
+            response.raise_for_status()
+            status: dict[str, Any] = await response.json()
+            return status
+
+    async def completion_times(self, ids: list[str]) -> dict[str, float]:
+        """ExecutionCompleted timestamp of each (completed) instance."""
+        semaphore = asyncio.Semaphore(16)
+
+        async def one(instance_id: str) -> float:
+            async with semaphore:
+                status = await self.history(instance_id)
+            if status["runtimeStatus"] != "Completed":
+                raise RuntimeError(f"{instance_id} ended {status['runtimeStatus']}: {status.get('output')}")
+            events = status["historyEvents"]
+            return _ts(next(e["Timestamp"] for e in events if e["EventType"] == "ExecutionCompleted"))
+
+        times = await asyncio.gather(*(one(i) for i in ids))
+        return dict(zip(ids, times, strict=True))
+
+    async def run(self, name: str, prefix: str, inputs: list[list[str] | None]) -> Measurement:
+        """Start one instance per input together, wait for all, measure send-to-complete."""
+        run_prefix = f"{prefix}-{uuid.uuid4().hex[:6]}-"
+        ids = [f"{run_prefix}{n}" for n in range(len(inputs))]
+        sent: dict[str, float] = {}
+
+        async def start(instance_id: str, names: list[str] | None) -> None:
+            sent[instance_id] = time.time()
+            await self.client.start_new(name, instance_id, {"cities": names} if names else None)
+
+        await asyncio.gather(*(start(i, names) for i, names in zip(ids, inputs, strict=True)))
+        await self.wait_terminal(run_prefix, len(ids))
+        return measurement_from(sent, await self.completion_times(ids), len(ids))
+
+
+async def run_w1_to_w4(driver: Driver, sizes: Sizes) -> dict[str, Any]:
+    """W1-W4 and the host's RSS after W3-10000."""
+    results: dict[str, Any] = {}
+    await driver.run(CHAINING, "warmup", [None])
+    results["W1"] = (await driver.run(CHAINING, "w1", [None] * sizes.w1_orchestrations)).to_dict()
+    m = await driver.run(CHAINING, "w2", [cities(sizes.w2_activities)])
+    m.count = sizes.w2_activities
+    results["W2"] = m.to_dict()
+    for size, label in zip(sizes.w3_fan_outs, ("W3-5", "W3-1000", "W3-10000"), strict=True):
+        m = await driver.run(FAN_OUT, label.lower(), [cities(size)])
+        m.count = size
+        results[label] = m.to_dict()
+    results["rss_after_w3_mb"] = round(rss_mb(driver.host.process.pid), 1)
+    inputs: list[list[str] | None] = [cities(sizes.w4_cities)] * sizes.w4_orchestrations
+    results["W4"] = (await driver.run(FAN_OUT, "w4", inputs)).to_dict()
+    return results
+
+
+async def _recorded(table: TableClient, ids: set[str]) -> int:
+    from hello_cities.results_store import row_key_for
+
+    keys = {row_key_for(i) for i in ids}
+    found = 0
+    async for entity in table.query_entities(f"PartitionKey eq '{RESULT_PARTITION}'", select=["RowKey"]):
+        found += entity["RowKey"] in keys
+    return found
+
+
+async def run_w5(driver: Driver, azurite: Azurite, count: int) -> dict[str, Any]:
+    """W5: producer messages through the queue; message-to-Running latency and time until all are recorded."""
+    queue = QueueClient.from_connection_string(azurite.connection_string, W5_QUEUE)
+    request_ids = [f"bench-{uuid.uuid4().hex[:12]}" for _ in range(count)]
+    sent: dict[str, float] = {}
+    loop = asyncio.get_running_loop()
+
+    def send_all() -> None:
+        # The producer's own encoding, one message per request like `producer.py chaining --count N`.
+        for request_id in request_ids:
+            payload = encode_for_queue(encode_start_message("chaining", request_id))
+            sent[instance_id_for(request_id)] = time.time()
+            queue.send_message(payload)
+
+    first = time.time()
+    await loop.run_in_executor(None, send_all)
+    queue.close()
+    table = TableClient.from_connection_string(azurite.connection_string, W5_TABLE)
+    ids = set(sent)
+    deadline = time.monotonic() + TIMEOUT_S
+    async with table:
+        while True:
+            try:
+                done = await _recorded(table, ids)
+            except Exception:  # the table appears with the first collector pass
+                done = 0
+            if done >= count:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"W5: only {done}/{count} results recorded after {TIMEOUT_S} s")
+            await asyncio.sleep(0.1)
+    recorded_s = time.time() - first
+    running: dict[str, float] = {}
+    for instance_id in ids:
+        status = await driver.history(instance_id)
+        scheduled = [e["ScheduledTime"] for e in status["historyEvents"] if e.get("ScheduledTime")]
+        running[instance_id] = min(_ts(t) for t in scheduled)
+    m = measurement_from(sent, running, count)
+    m.wall_s = recorded_s  # the W5 figure is the time until everything is recorded
+    return m.to_dict()
+
+
+def disk_per_instance(data_dir: Path) -> dict[str, float]:
+    """Bytes on disk per completed chaining (W1) and fan-out-of-5 (W4) instance: a copy of the stopped
+    host's task hub keeping only those instances, vacuumed, minus the same copy emptied."""
+    source = data_dir / "taskhub.sqlite"
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        sizes: dict[str, int] = {}
+        for label, keep in (("chaining", "w1-%"), ("fan_out_5", "w4-%"), ("empty", "\x00none")):
+            copy = Path(tmp) / f"{label}.sqlite"
+            shutil.copy(source, copy)
+            conn = sqlite3.connect(copy, isolation_level=None)
+            kept = conn.execute("SELECT COUNT(*) FROM instances WHERE instance_id LIKE ?", (keep,)).fetchone()[0]
+            for table in ("history", "inbox", "work_items", "instances"):
+                conn.execute(f"DELETE FROM {table} WHERE instance_id NOT LIKE ?", (keep,))
+            conn.execute("VACUUM")
+            conn.close()
+            sizes[label] = copy.stat().st_size
+            if label != "empty":
+                sizes[label + "_count"] = kept
+        for label in ("chaining", "fan_out_5"):
+            count = sizes[label + "_count"]
+            if count:
+                out[f"bytes_per_{label}_instance"] = round((sizes[label] - sizes["empty"]) / count)
+    return out
+
+
+def fill_and_measure_rss(azurite: Azurite, count: int) -> dict[str, Any]:
+    """Host RSS with `count` completed instances in its store (filled by bench/fill_store.py)."""
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-fill-"))
+    try:
+        started = time.monotonic()
+        subprocess.run(
+            [sys.executable, str(REPO_ROOT / "bench" / "fill_store.py"), "--data-dir", str(data_dir),
+             "--task-hub", TASK_HUB, "--count", str(count)],
+            check=True, cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        fill_s = time.monotonic() - started
+        host = start_devhost(REPO_ROOT, azurite, data_dir=data_dir, extra_env=_host_env())
+        try:
+            with urllib_session() as get:
+                get(f"{host.base_url}{MGMT}/instances/?top=100")
+                get(f"{host.dashboard_url}/api/instances")
+                get(f"{host.dashboard_url}/api/overview")
+            rss = rss_mb(host.process.pid)
+        finally:
+            host.terminate()
+        return {"instances": count, "rss_mb": round(rss, 1), "fill_s": round(fill_s, 1)}
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+class urllib_session:
+    """GET helper for a few synchronous requests."""
+
+    def __enter__(self) -> Any:
+        import urllib.request
+
+        def get(url: str) -> None:
+            with urllib.request.urlopen(url, timeout=60) as response:
+                response.read()
+
+        return get
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+async def _close_sdk_session() -> None:
+    """The SDK client keeps one aiohttp session per process and never closes it; close it before the loop ends."""
+    from azure.durable_functions.models.utils import http_utils
+
+    await http_utils._close_session()
+
+
+def _host_env() -> dict[str, str]:
+    return {
+        "HELLO_CITIES_QUEUE": W5_QUEUE,
+        "HELLO_CITIES_RESULTS_TABLE": W5_TABLE,
+        # Every second instead of every 10 s, so W5 measures the engine rather than the schedule.
+        "HELLO_CITIES_COLLECTOR_SCHEDULE": "* * * * * *",
+    }
+
+
+async def run_ours(azurite: Azurite, sizes: Sizes, *, fill_count: int) -> dict[str, Any]:
+    """Every workload on one host, then the disk and RSS figures."""
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-ours-"))
+    host = start_devhost(REPO_ROOT, azurite, data_dir=data_dir, extra_env=_host_env())
+    results: dict[str, Any] = {"pid_rss_start_mb": round(rss_mb(host.process.pid), 1)}
+    try:
+        async with aiohttp.ClientSession() as session:
+            driver = Driver(host, session)
+            results.update(await run_w1_to_w4(driver, sizes))
+            results["W5"] = await run_w5(driver, azurite, sizes.w5_messages)
+            await _close_sdk_session()
+    finally:
+        code = host.terminate()
+        if code != 0:
+            print(host.output()[-4000:], file=sys.stderr)
+    results["disk"] = disk_per_instance(data_dir)
+    shutil.rmtree(data_dir, ignore_errors=True)
+    if fill_count:
+        results["fill"] = fill_and_measure_rss(azurite, fill_count)
+    if os.environ.get("BENCH_KEEP_OUTPUT"):
+        print(host.output(), file=sys.stderr)
+    return results

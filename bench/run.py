@@ -1,0 +1,230 @@
+"""`make bench`: our durable engine and its peers side by side, in one run on this machine.
+
+    .venv/bin/python -m bench.run            # full run (a few minutes), writes bench/results/latest.json
+    .venv/bin/python -m bench.run --smoke    # tiny sizes, a few seconds (tests/e2e/test_bench_smoke.py)
+
+Peers run one after the other, each in its own process, so they never share the CPU with each other;
+see bench/README.md for the workloads, the goals and how to read the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench.common import Sizes  # noqa: E402
+from bench.ours import run_ours  # noqa: E402
+from tests.support.azurite import running_azurite  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
+
+RESULTS = REPO / "bench" / "results" / "latest.json"
+PEER = "durabletask-inmemory"
+#: Goals from the issue: ratio against the in-memory peer for these workloads.
+RATIO_GOAL = 2.0
+RATIO_GOAL_IDS = ("W1", "W2", "W3-1000", "W4")
+
+
+def run_peer(module: str, sizes: Sizes) -> dict[str, Any]:
+    """Run a peer's runner module in its own process and return its BENCH-RESULT."""
+    command = [sys.executable, "-m", module, "--sizes", sizes.to_json(), "--port", str(free_port())]
+    completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
+    for line in completed.stdout.splitlines():
+        if line.startswith("BENCH-RESULT "):
+            result: dict[str, Any] = json.loads(line.removeprefix("BENCH-RESULT "))
+            return result
+    raise RuntimeError(f"{module} exited {completed.returncode} without a result:\n{completed.stderr[-3000:]}")
+
+
+def machine() -> str:
+    """CPU model, cores and Python of this machine."""
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+
+
+_DESCRIPTIONS = {
+    "W1": ("{n} chaining orchestrations (3 activities each) started together", "orchestrations/s"),
+    "W2": ("one orchestration with {n} sequential activities", "activities/s"),
+    "W3-5": ("fan-out/fan-in of {n} activities", "activities/s"),
+    "W3-1000": ("fan-out/fan-in of {n} activities", "activities/s"),
+    "W3-10000": ("fan-out/fan-in of {n} activities", "activities/s"),
+    "W4": ("{n} fan-out orchestrations of 5 cities started together", "orchestrations/s"),
+}
+
+
+def _ratio(ours: float | None, peer: float | None) -> float | None:
+    if ours is None or not peer:
+        return None
+    return round(ours / peer, 2)
+
+
+def build_rows(ours: dict[str, Any], peer: dict[str, Any]) -> list[dict[str, Any]]:
+    """The workloads table: one row per workload and resource figure."""
+    rows: list[dict[str, Any]] = []
+    for workload_id, (description, metric) in _DESCRIPTIONS.items():
+        mine, theirs = ours[workload_id], peer.get(workload_id)
+        row: dict[str, Any] = {
+            "id": workload_id,
+            "description": description.format(n=mine["count"]),
+            "metric": metric,
+            "ours": mine["rate"],
+            "peer": theirs["rate"] if theirs else None,
+            "ratio": _ratio(mine["rate"], theirs["rate"] if theirs else None),
+            "wall_s": mine["wall_s"],
+            "peer_wall_s": theirs["wall_s"] if theirs else None,
+        }
+        if workload_id in ("W1", "W4"):
+            row.update(p50_s=mine["p50_s"], p95_s=mine["p95_s"])
+            if theirs:
+                row.update(peer_p50_s=theirs["p50_s"], peer_p95_s=theirs["p95_s"])
+        if workload_id in RATIO_GOAL_IDS:
+            row["goal"] = f"ratio >= {RATIO_GOAL}"
+            row["met"] = row["ratio"] is not None and row["ratio"] >= RATIO_GOAL
+        if workload_id == "W3-10000":
+            row["goal"] = "wall < 5 s"
+            row["met"] = mine["wall_s"] < 5.0
+        rows.append(row)
+    w5 = ours["W5"]
+    rows.append(
+        {
+            "id": "W5",
+            "description": f"{w5['count']} producer.py queue messages through Azurite until all results are recorded",
+            "metric": "messages/s",
+            "ours": w5["rate"],
+            "peer": None,
+            "ratio": None,
+            "wall_s": w5["wall_s"],
+            "p50_s": w5["p50_s"],
+            "p95_s": w5["p95_s"],
+            "goal": "p50 message-to-Running < 0.1 s, all recorded < 15 s",
+            "met": w5["p50_s"] < 0.1 and w5["wall_s"] < 15.0,
+        }
+    )
+    rows.append(
+        {
+            "id": "R-rss-w3",
+            "description": "host RSS after W3-10000",
+            "metric": "MB",
+            "ours": ours["rss_after_w3_mb"],
+            "peer": None,
+            "ratio": None,
+            "wall_s": None,
+        }
+    )
+    if "fill" in ours:
+        fill = ours["fill"]
+        rows.append(
+            {
+                "id": "R-rss-stored",
+                "description": f"host RSS with {fill['instances']:,} completed instances in the store",
+                "metric": "MB",
+                "ours": fill["rss_mb"],
+                "peer": None,
+                "ratio": None,
+                "wall_s": fill["fill_s"],
+                "goal": "< 200 MB",
+                "met": fill["rss_mb"] < 200,
+            }
+        )
+    for key, value in ours["disk"].items():
+        label = key.removeprefix("bytes_per_").removesuffix("_instance").replace("_", " ")
+        rows.append(
+            {
+                "id": f"R-disk-{label.replace(' ', '-')}",
+                "description": f"bytes on disk per completed Hello Cities {label} instance",
+                "metric": "bytes",
+                "ours": value,
+                "peer": None,
+                "ratio": None,
+                "wall_s": None,
+            }
+        )
+    return rows
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """The rows as a Markdown table (what is printed and pasted into bench/README.md)."""
+    lines = [
+        "| id | metric | ours | peer | ratio | wall s (ours/peer) | p50 / p95 s (ours) | goal met |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        wall = _fmt(row.get("wall_s"), 2)
+        if row.get("peer_wall_s") is not None:
+            wall += f" / {_fmt(row['peer_wall_s'], 2)}"
+        latency = f"{_fmt(row['p50_s'], 3)} / {_fmt(row['p95_s'], 3)}" if "p50_s" in row else "-"
+        met = _fmt(row["met"]) if "met" in row else "-"
+        lines.append(
+            f"| {row['id']} | {row['metric']} | {_fmt(row['ours'])} | {_fmt(row['peer'])} | "
+            f"{_fmt(row['ratio'], 2)} | {wall} | {latency} | {met} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run everything, print the table, write the JSON; exit 0 even when goals are missed (it measures)."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks that everything runs")
+    parser.add_argument("--out", type=Path, default=None, help=f"JSON output (default {RESULTS.relative_to(REPO)})")
+    parser.add_argument(
+        "--stored-instances", type=int, default=None, help="instances for the RSS figure (default 100,000)"
+    )
+    args = parser.parse_args(argv)
+    sizes = Sizes.smoke() if args.smoke else Sizes()
+    fill = args.stored_instances if args.stored_instances is not None else (200 if args.smoke else 100_000)
+    out: Path = args.out or (REPO / "bench" / "results" / ("smoke.json" if args.smoke else "latest.json"))
+    started = time.monotonic()
+    print(f"peer {PEER} ...", flush=True)
+    peer = run_peer("bench.peer_durabletask", sizes)
+    print("ours (devhost, Hello Cities, SQLite) ...", flush=True)
+    with running_azurite() as azurite:
+        ours = asyncio.run(run_ours(azurite, sizes, fill_count=fill))
+    rows = build_rows(ours, peer)
+    document = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": machine(),
+        "smoke": args.smoke,
+        "peer": PEER,
+        "duration_s": round(time.monotonic() - started, 1),
+        "workloads": rows,
+        "raw": {"ours": ours, PEER: peer},
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(document, indent=2) + "\n")
+    print()
+    print(f"{document['date']}  {document['machine']}  ({document['duration_s']} s)")
+    print(table(rows))
+    print(f"\nwritten to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

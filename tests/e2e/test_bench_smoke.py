@@ -1,0 +1,45 @@
+"""The benchmark runs end to end at tiny sizes and writes the documented JSON shape (no timing asserts)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.azurite, pytest.mark.slow]
+REPO_ROOT = Path(__file__).resolve().parents[2]
+WORKLOAD_IDS = ["W1", "W2", "W3-5", "W3-1000", "W3-10000", "W4", "W5"]
+
+
+def test_bench_smoke_writes_the_results_document(tmp_path: Path) -> None:
+    out = tmp_path / "smoke.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--smoke", "--out", str(out)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-4000:]
+    document = json.loads(out.read_text())
+    assert set(document) >= {"date", "machine", "workloads"}
+    assert document["smoke"] is True
+    rows = {row["id"]: row for row in document["workloads"]}
+    assert [i for i in rows if i in WORKLOAD_IDS] == WORKLOAD_IDS
+    for row in rows.values():
+        assert set(row) >= {"id", "description", "metric", "ours", "peer", "ratio", "wall_s"}
+    for workload_id in WORKLOAD_IDS[:-1]:
+        row = rows[workload_id]
+        assert row["ours"] > 0 and row["peer"] > 0
+        assert row["ratio"] == pytest.approx(row["ours"] / row["peer"], rel=0.02)
+        assert row["wall_s"] > 0
+    assert rows["W5"]["peer"] is None and rows["W5"]["p50_s"] > 0
+    assert rows["R-rss-stored"]["ours"] > 0
+    assert rows["R-disk-chaining"]["ours"] > 0
+    # The printed table names every workload.
+    for workload_id in WORKLOAD_IDS:
+        assert f"| {workload_id} |" in completed.stdout
