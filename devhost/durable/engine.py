@@ -65,7 +65,7 @@ from devhost.errors import (
     InstanceStateError,
     InvalidRequestError,
 )
-from devhost.names import check_name
+from devhost.names import check_instance_id, check_name
 
 log = logging.getLogger("devhost.durable.engine")
 
@@ -83,16 +83,6 @@ DEFER_MAX_S = 1.0
 ENTITY_BATCH = 100
 _ORCHESTRATION = "o"
 _ENTITY = "e"
-_FORBIDDEN_ID_CHARS = frozenset("/\\?#")
-
-
-def validate_instance_id(instance_id: str) -> None:
-    """InvalidRequestError unless the id is 1..256 chars without control chars, '/', '\\', '?', '#'."""
-    if not isinstance(instance_id, str) or not 1 <= len(instance_id) <= 256:
-        raise InvalidRequestError("instance ids must be 1 to 256 characters long")
-    for char in instance_id:
-        if char in _FORBIDDEN_ID_CHARS or ord(char) < 32 or 127 <= ord(char) < 160:
-            raise InvalidRequestError(f"instance id {instance_id!r} contains the forbidden character {char!r}")
 
 
 class _KeyedLocks:
@@ -549,7 +539,7 @@ class DurableEngine:
                 f"Registered orchestrators: {known}."
             )
         instance_id = uuid.uuid4().hex if instance_id is None else instance_id
-        validate_instance_id(instance_id)
+        check_instance_id(instance_id)
         try:
             context_input = client_context_input(input_json)
         except ValueError as exc:
