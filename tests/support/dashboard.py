@@ -2,37 +2,30 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import aiohttp
-import pytest
 from aiohttp import web
 
 from devhost.dashboard.app import DashboardSettings, create_dashboard_app
+from devhost.durable.engine import DurableEngine
 from devhost.durable.models import EngineOptions, InstanceRecord, RuntimeStatus
-from tests.support.apps import import_test_app
+from tests.support.engines import start_test_engine, wait_for_status
 from tests.support.ports import free_port
 from tests.support.waiting import wait_until_async
 
 TASK_HUB = "DashTestHub"
 
 
-def load_dashboard_test_app() -> ModuleType:
-    """A fresh import of the dashboard_app test app."""
-    return import_test_app("dashboard_app")
-
-
 @dataclass
 class DashboardStack:
     """The engine, the dashboard's base URL and an HTTP session to call it."""
 
-    engine: Any
+    engine: DurableEngine
     base_url: str
     session: aiohttp.ClientSession
 
@@ -48,12 +41,7 @@ class DashboardStack:
 
     async def wait_until(self, instance_id: str, *statuses: RuntimeStatus, timeout_s: float = 15.0) -> InstanceRecord:
         """Wait engine-side until the instance is in one of statuses (default: any ended one)."""
-        wanted = frozenset(statuses) if statuses else None
-        record = await self.engine.wait_for_instance(instance_id, timeout_s, wanted)
-        assert record is not None, f"instance {instance_id} not found"
-        ok = record.runtime_status in wanted if wanted else record.runtime_status.is_terminal
-        assert ok, f"instance {instance_id} is {record.runtime_status}, expected {statuses or 'an ended state'}"
-        return record
+        return await wait_for_status(self.engine, instance_id, *statuses, timeout_s=timeout_s)
 
     async def wait_custom_status(self, instance_id: str) -> None:
         """Wait until the orchestrator has run its first episode (it sets a custom status, then waits)."""
@@ -65,16 +53,9 @@ class DashboardStack:
         await wait_until_async(probe, message=f"{instance_id} to set its custom status")
 
 
-async def open_engine(data_dir: Path, task_hub: str = TASK_HUB) -> Any:
-    """Open and start a DurableEngine over the dashboard test app (skips the test if the engine is missing)."""
-    engine_module = pytest.importorskip("devhost.durable.engine", reason="the durable engine is not built yet")
-    adapters = pytest.importorskip("devhost.durable.adapters", reason="the durable adapters are not built yet")
-    functions = adapters.build_durable_functions(load_dashboard_test_app().app.get_functions())
-    engine = engine_module.DurableEngine.open(data_dir, functions, EngineOptions(task_hub=task_hub))
-    if inspect.isawaitable(engine):
-        engine = await engine
-    await engine.start()
-    return engine
+async def open_engine(data_dir: Path, task_hub: str = TASK_HUB) -> DurableEngine:
+    """Open and start a DurableEngine over the dashboard test app."""
+    return await start_test_engine("dashboard_app", data_dir, EngineOptions(task_hub=task_hub))
 
 
 @asynccontextmanager

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from azure.storage.queue.aio import QueueServiceClient
+from playwright.async_api import async_playwright
 
 from devhost.dashboard.app import DashboardSettings
 from devhost.durable.models import RuntimeStatus
@@ -35,10 +36,9 @@ CHROMIUM_PRESENT = Path(CHROMIUM).exists()
 
 @pytest.fixture
 async def browser_page() -> AsyncIterator:
-    async_api = pytest.importorskip("playwright.async_api")
-    if not CHROMIUM_PRESENT:
-        pytest.skip(f"{CHROMIUM} is not installed")
-    async with async_api.async_playwright() as playwright:
+    # No skip: a missing browser is a broken setup (make setup installs Debian's chromium).
+    assert CHROMIUM_PRESENT, f"{CHROMIUM} is missing: run `make setup` as root, or apt-get install chromium"
+    async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         page = await browser.new_page(viewport={"width": 1360, "height": 900})
         page.set_default_timeout(TIMEOUT_MS)
@@ -107,6 +107,7 @@ async def test_dashboard_end_to_end(browser_page, azurite: Azurite, tmp_path: Pa
         await dialog.get_by_role("button", name="Raise event").click()
         await expect(page.locator("h1 .badge")).to_have_text("Completed")
         record = await engine.get_instance("live-e2e")
+        assert record is not None and record.output is not None
         assert json.loads(record.output) == {"approval": {"by": "browser"}}
 
         # Terminate another waiting instance; Escape first closes the dialog without acting.
@@ -118,7 +119,8 @@ async def test_dashboard_end_to_end(browser_page, azurite: Azurite, tmp_path: Pa
         await expect(page.get_by_role("dialog")).to_be_visible()
         await page.keyboard.press("Escape")
         await expect(page.get_by_role("dialog")).to_have_count(0)
-        assert (await engine.get_instance("doomed-e2e")).runtime_status == RuntimeStatus.RUNNING
+        doomed = await engine.get_instance("doomed-e2e")
+        assert doomed is not None and doomed.runtime_status == RuntimeStatus.RUNNING
         await page.get_by_role("button", name="Terminate").click()
         await page.get_by_role("dialog").get_by_label("Reason").fill("stopped from the browser test")
         await page.get_by_role("dialog").get_by_role("button", name="Terminate").click()

@@ -154,7 +154,8 @@ async def test_actions_change_state(stack: DashboardStack) -> None:
 
     status, restarted = await stack.post("/api/instances/act-suspend/restart", {"newInstanceId": True})
     assert status == 202 and restarted["instanceId"] != "act-suspend"
-    assert (await stack.engine.get_instance(restarted["instanceId"])).name == "wait_for_approval"
+    restarted_record = await stack.engine.get_instance(restarted["instanceId"])
+    assert restarted_record is not None and restarted_record.name == "wait_for_approval"
     await stack.post(f"/api/instances/{restarted['instanceId']}/terminate", {})
 
     status, purged = await stack.post("/api/instances/act-event/purge")

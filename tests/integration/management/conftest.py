@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from types import ModuleType
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import aiohttp
 import pytest
@@ -15,10 +13,11 @@ import pytest_asyncio
 from aiohttp import web
 
 from devhost.durable.client_binding import build_client_binding
+from devhost.durable.engine import DurableEngine
 from devhost.durable.models import EngineOptions, InstanceRecord, RuntimeStatus
 from devhost.management import MANAGEMENT_PREFIX, RPC_PREFIX
 from devhost.management.routes import create_management_app
-from tests.support.apps import import_test_app
+from tests.support.engines import start_test_engine, wait_for_status
 from tests.support.ports import free_port
 from tests.support.waiting import wait_until_async
 
@@ -27,16 +26,11 @@ TASK_HUB = "MgmtTestHub"
 T = TypeVar("T")
 
 
-def load_test_app() -> ModuleType:
-    """A fresh import of the management_app test app."""
-    return import_test_app("management_app")
-
-
 @dataclass
 class Stack:
     """Engine + HTTP server + an HTTP client session for one test module."""
 
-    engine: Any
+    engine: DurableEngine
     port: int
     session: aiohttp.ClientSession
 
@@ -57,12 +51,7 @@ class Stack:
 
     async def wait_until(self, instance_id: str, *statuses: RuntimeStatus, timeout_s: float = 15.0) -> InstanceRecord:
         """Wait (engine-side, no sleeps) until the instance is in one of statuses (default: ended)."""
-        wanted = frozenset(statuses) if statuses else None
-        record = await self.engine.wait_for_instance(instance_id, timeout_s, wanted)
-        assert record is not None, f"instance {instance_id} not found"
-        ok = record.runtime_status in wanted if wanted else record.runtime_status.is_terminal
-        assert ok, f"instance {instance_id} is {record.runtime_status}, expected {statuses or 'an ended state'}"
-        return record
+        return await wait_for_status(self.engine, instance_id, *statuses, timeout_s=timeout_s)
 
     async def wait_custom_status(self, instance_id: str, value: str) -> None:
         """Wait until the orchestrator set its custom status (it then waits for its event)."""
@@ -76,15 +65,9 @@ class Stack:
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
-    engine_module = pytest.importorskip("devhost.durable.engine", reason="the durable engine is not built yet")
-    adapters = pytest.importorskip("devhost.durable.adapters", reason="the durable adapters are not built yet")
-    functions = adapters.build_durable_functions(load_test_app().app.get_functions())
-    engine = engine_module.DurableEngine.open(
-        tmp_path_factory.mktemp("taskhub"), functions, EngineOptions(task_hub=TASK_HUB)
+    engine = await start_test_engine(
+        "management_app", tmp_path_factory.mktemp("taskhub"), EngineOptions(task_hub=TASK_HUB)
     )
-    if inspect.isawaitable(engine):
-        engine = await engine
-    await engine.start()
     root = web.Application()
     root.add_subapp(MANAGEMENT_PREFIX, create_management_app(engine, task_hub=TASK_HUB))
     root.add_subapp(RPC_PREFIX, create_management_app(engine, task_hub=TASK_HUB))

@@ -430,8 +430,6 @@ async def test_purge(stack: Stack) -> None:
 
 
 async def test_entities(stack: Stack) -> None:
-    if not getattr(stack.engine, "signal_entity", None):
-        pytest.skip("engine has no entity support")
     key = unique("k")
     url = f"{stack.public}/entities/counter/{key}"
     async with stack.session.get(url) as response:

@@ -206,8 +206,6 @@ async def test_purge(stack: Stack) -> None:
 
 
 async def test_entities(stack: Stack) -> None:
-    if not getattr(stack.engine, "signal_entity", None):
-        pytest.skip("engine has no entity support")
     client = client_for(stack)
     entity = df.EntityId("counter", unique("k"))
     assert not (await client.read_entity_state(entity)).entity_exists
