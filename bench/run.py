@@ -32,6 +32,8 @@ from tests.support.ports import free_port  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "latest.json"
 PEER = "durabletask-inmemory"
+#: The second peer column (persisted, like ours): DBOS Transact on SQLite (bench/peer_dbos.py).
+PEER_DBOS = "dbos-sqlite"
 #: Goals from the issue: ratio against the in-memory peer for these workloads.
 RATIO_GOAL = 2.0
 RATIO_GOAL_IDS = ("W1", "W2", "W3-1000", "W4")
@@ -76,9 +78,26 @@ def _ratio(ours: float | None, peer: float | None) -> float | None:
     return round(ours / peer, 2)
 
 
-def build_rows(ours: dict[str, Any], peer: dict[str, Any]) -> list[dict[str, Any]]:
-    """The workloads table: one row per workload and resource figure."""
+def _dbos_fields(mine: dict[str, Any], dbos: dict[str, Any] | None, latency: bool) -> dict[str, Any]:
+    """The DBOS column of one workload row (None when DBOS was skipped or has no such workload)."""
+    fields: dict[str, Any] = {
+        "peer_dbos": dbos["rate"] if dbos else None,
+        "ratio_dbos": _ratio(mine["rate"], dbos["rate"] if dbos else None),
+        "peer_dbos_wall_s": dbos["wall_s"] if dbos else None,
+    }
+    if dbos and latency:
+        fields.update(peer_dbos_p50_s=dbos["p50_s"], peer_dbos_p95_s=dbos["p95_s"])
+    if dbos and dbos["count"] != mine["count"]:
+        fields["peer_dbos_note"] = f"DBOS measured at {dbos['count']:,} (capped), rate per activity"
+    return fields
+
+
+def build_rows(
+    ours: dict[str, Any], peer: dict[str, Any], peer_dbos: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The workloads table: one row per workload and resource figure (peer_dbos None or {}: DBOS skipped)."""
     rows: list[dict[str, Any]] = []
+    dbos_results = peer_dbos or {}
     for workload_id, (description, metric) in _DESCRIPTIONS.items():
         mine, theirs = ours[workload_id], peer.get(workload_id)
         row: dict[str, Any] = {
@@ -95,6 +114,7 @@ def build_rows(ours: dict[str, Any], peer: dict[str, Any]) -> list[dict[str, Any
             row.update(p50_s=mine["p50_s"], p95_s=mine["p95_s"])
             if theirs:
                 row.update(peer_p50_s=theirs["p50_s"], peer_p95_s=theirs["p95_s"])
+        row.update(_dbos_fields(mine, dbos_results.get(workload_id), workload_id in ("W1", "W4")))
         if workload_id in RATIO_GOAL_IDS:
             row["goal"] = f"ratio >= {RATIO_GOAL}"
             row["met"] = row["ratio"] is not None and row["ratio"] >= RATIO_GOAL
@@ -157,6 +177,9 @@ def build_rows(ours: dict[str, Any], peer: dict[str, Any]) -> list[dict[str, Any
                 "wall_s": None,
             }
         )
+    for row in rows[len(_DESCRIPTIONS) :]:
+        # Ours-only rows: no peer has a queue trigger, a host process or this store.
+        row.update(peer_dbos=None, ratio_dbos=None)
     return rows
 
 
@@ -173,20 +196,25 @@ def _fmt(value: Any, digits: int = 1) -> str:
 def table(rows: list[dict[str, Any]]) -> str:
     """The rows as a Markdown table (what is printed and pasted into bench/README.md)."""
     lines = [
-        "| id | metric | ours | peer | ratio | wall s (ours/peer) | p50 / p95 s (ours) | goal met |",
-        "|---|---|---:|---:|---:|---:|---:|---|",
+        "| id | metric | ours | peer | ratio | dbos | ratio dbos | wall s (ours/peer/dbos) | p50 / p95 s (ours) "
+        "| goal met |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
         wall = _fmt(row.get("wall_s"), 2)
-        if row.get("peer_wall_s") is not None:
-            wall += f" / {_fmt(row['peer_wall_s'], 2)}"
+        if row.get("peer_wall_s") is not None or row.get("peer_dbos_wall_s") is not None:
+            wall += f" / {_fmt(row.get('peer_wall_s'), 2)} / {_fmt(row.get('peer_dbos_wall_s'), 2)}"
+        dbos = _fmt(row.get("peer_dbos"))
+        if "peer_dbos_note" in row:
+            dbos += "*"
         latency = f"{_fmt(row['p50_s'], 3)} / {_fmt(row['p95_s'], 3)}" if "p50_s" in row else "-"
         met = _fmt(row["met"]) if "met" in row else "-"
         lines.append(
             f"| {row['id']} | {row['metric']} | {_fmt(row['ours'])} | {_fmt(row['peer'])} | "
-            f"{_fmt(row['ratio'], 2)} | {wall} | {latency} | {met} |"
+            f"{_fmt(row['ratio'], 2)} | {dbos} | {_fmt(row.get('ratio_dbos'), 2)} | {wall} | {latency} | {met} |"
         )
-    return "\n".join(lines)
+    notes = [f"* {row['id']}, dbos: {row['peer_dbos_note']}" for row in rows if "peer_dbos_note" in row]
+    return "\n".join(lines + (["", *notes] if notes else []))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks that everything runs")
     parser.add_argument("--out", type=Path, default=None, help=f"JSON output (default {RESULTS.relative_to(REPO)})")
+    parser.add_argument("--no-dbos", action="store_true", help="skip the DBOS-on-SQLite peer column")
     parser.add_argument(
         "--stored-instances", type=int, default=None, help="instances for the RSS figure (default 100,000)"
     )
@@ -204,18 +233,23 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     print(f"peer {PEER} ...", flush=True)
     peer = run_peer("bench.peer_durabletask", sizes)
+    peer_dbos: dict[str, Any] = {}
+    if not args.no_dbos:
+        print(f"peer {PEER_DBOS} ...", flush=True)
+        peer_dbos = run_peer("bench.peer_dbos", sizes)
     print("ours (devhost, Hello Cities, SQLite) ...", flush=True)
     with running_azurite() as azurite:
         ours = asyncio.run(run_ours(azurite, sizes, fill_count=fill))
-    rows = build_rows(ours, peer)
+    rows = build_rows(ours, peer, peer_dbos)
     document = {
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": machine(),
         "smoke": args.smoke,
         "peer": PEER,
+        "peer_dbos": None if args.no_dbos else PEER_DBOS,
         "duration_s": round(time.monotonic() - started, 1),
         "workloads": rows,
-        "raw": {"ours": ours, PEER: peer},
+        "raw": {"ours": ours, PEER: peer, **({} if args.no_dbos else {PEER_DBOS: peer_dbos})},
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(document, indent=2) + "\n")

@@ -75,6 +75,7 @@ def _dashboard_app(engine: DurableEngine, index: FunctionIndex) -> web.Applicati
         storage_connection_string=expand_connection_string(storage) if storage else None,
         queue_names=[str(f.trigger.get("queueName")) for f in index.of_kind(TriggerKind.QUEUE)],
         results_table=os.environ.get("DEVHOST_RESULTS_TABLE") or None,
+        orchestrator_names=[f.name for f in index.of_kind(TriggerKind.ORCHESTRATION)],
     )
     return create_dashboard_app(engine, settings=settings, stats=engine.statistics)
 

@@ -9,8 +9,9 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from devhost.dashboard import instances_api, overview_api, queues_api
-from devhost.dashboard.context import SERVICE, SETTINGS, STATS, STORAGE
+from devhost.dashboard import entities_api, instances_api, overview_api, queues_api
+from devhost.dashboard.context import FEED, SERVICE, SETTINGS, STATS, STORAGE
+from devhost.dashboard.events import ChangeFeed, running_feed, stream_events
 from devhost.dashboard.settings import DashboardSettings
 from devhost.dashboard.stats import HubStatistics
 from devhost.dashboard.storage import StorageMonitor
@@ -88,12 +89,18 @@ async def _settings(request: web.Request) -> web.Response:
             "storageConfigured": bool(settings.storage_connection_string),
             "queueNames": list(settings.queue_names),
             "resultsTable": settings.results_table,
+            "orchestratorNames": sorted(settings.orchestrator_names, key=str.lower),
         }
     )
 
 
 async def _health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "dashboard": "full", "taskHub": request.app[SETTINGS].task_hub})
+
+
+async def _events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: `instances` whenever instances change (see README, Live updates)."""
+    return await stream_events(request, request.app[FEED])
 
 
 async def _unknown_api(request: web.Request) -> web.Response:
@@ -115,17 +122,30 @@ def create_dashboard_app(
     app[SETTINGS] = settings
     app[STATS] = stats
     app[STORAGE] = StorageMonitor(settings.storage_connection_string, settings.queue_names, settings.results_table)
+    app[FEED] = ChangeFeed(service, stats)
 
     async def storage_lifecycle(app: web.Application) -> AsyncIterator[None]:
         yield
         await app[STORAGE].close()
 
+    async def feed_lifecycle(app: web.Application) -> AsyncIterator[None]:
+        async with running_feed(app[FEED]):
+            yield
+
+    async def close_streams(app: web.Application) -> None:
+        # Open event streams would hold the server's graceful shutdown until its timeout: end them first.
+        app[FEED].close()
+
     app.cleanup_ctx.append(storage_lifecycle)
+    app.cleanup_ctx.append(feed_lifecycle)
+    app.on_shutdown.append(close_streams)
     app.router.add_routes(instances_api.routes)
+    app.router.add_routes(entities_api.routes)
     app.router.add_routes(overview_api.routes)
     app.router.add_routes(queues_api.routes)
     app.router.add_get("/api/settings", _settings)
     app.router.add_get("/api/health", _health)
+    app.router.add_get("/api/events", _events)
     app.router.add_route("*", "/api/{tail:.*}", _unknown_api)
     app.router.add_get("/", _index)
     app.router.add_static("/static/", STATIC_DIR, append_version=False)

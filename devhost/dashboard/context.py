@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from devhost.dashboard.events import ChangeFeed
 from devhost.dashboard.settings import DashboardSettings
 from devhost.dashboard.stats import HubStatistics
 from devhost.dashboard.storage import StorageMonitor
@@ -13,3 +14,4 @@ SERVICE = web.AppKey("service", DurableService)
 STATS = web.AppKey("stats", HubStatistics)
 STORAGE = web.AppKey("storage", StorageMonitor)
 SETTINGS = web.AppKey("settings", DashboardSettings)
+FEED = web.AppKey("feed", ChangeFeed)

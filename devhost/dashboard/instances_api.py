@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from devhost.dashboard import params
-from devhost.dashboard.context import SERVICE
+from devhost.dashboard.context import FEED, SERVICE
 from devhost.dashboard.payloads import history_event, instance_detail, instance_summary
 from devhost.dashboard.timeline import build_timeline, child_instances
 from devhost.durable.models import InstanceRecord
@@ -22,7 +22,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def _json_body(request: web.Request) -> dict[str, Any]:
+async def json_body(request: web.Request) -> dict[str, Any]:
     """The request's JSON object body ({} when empty). Requiring application/json keeps plain cross-site
     form posts (which cannot set that type without a CORS preflight) from triggering actions."""
     if not request.can_read_body:
@@ -106,7 +106,7 @@ def _accepted(**fields: Any) -> web.Response:
 @routes.post("/api/instances")
 async def start_instance(request: web.Request) -> web.Response:
     """Start an orchestration: {"name", "instanceId"?, "input"? (any JSON value)}."""
-    body = await _json_body(request)
+    body = await json_body(request)
     name = params.required_str(body, "name")
     instance_id = params.optional_str(body, "instanceId", max_len=256)
     input_json = params.json_text_or_none(body.get("input"), "input")
@@ -117,7 +117,7 @@ async def start_instance(request: web.Request) -> web.Response:
 @routes.post("/api/instances/{instance_id}/terminate")
 async def terminate(request: web.Request) -> web.Response:
     """Terminate: {"reason"?}."""
-    body = await _json_body(request)
+    body = await json_body(request)
     await request.app[SERVICE].terminate(request.match_info["instance_id"], params.optional_str(body, "reason"))
     return _accepted()
 
@@ -125,7 +125,7 @@ async def terminate(request: web.Request) -> web.Response:
 @routes.post("/api/instances/{instance_id}/suspend")
 async def suspend(request: web.Request) -> web.Response:
     """Suspend: {"reason"?}."""
-    body = await _json_body(request)
+    body = await json_body(request)
     await request.app[SERVICE].suspend(request.match_info["instance_id"], params.optional_str(body, "reason"))
     return _accepted()
 
@@ -133,7 +133,7 @@ async def suspend(request: web.Request) -> web.Response:
 @routes.post("/api/instances/{instance_id}/resume")
 async def resume(request: web.Request) -> web.Response:
     """Resume: {"reason"?}."""
-    body = await _json_body(request)
+    body = await json_body(request)
     await request.app[SERVICE].resume(request.match_info["instance_id"], params.optional_str(body, "reason"))
     return _accepted()
 
@@ -141,7 +141,7 @@ async def resume(request: web.Request) -> web.Response:
 @routes.post("/api/instances/{instance_id}/rewind")
 async def rewind(request: web.Request) -> web.Response:
     """Rewind a failed instance: {"reason"?}."""
-    body = await _json_body(request)
+    body = await json_body(request)
     await request.app[SERVICE].rewind(request.match_info["instance_id"], params.optional_str(body, "reason"))
     return _accepted()
 
@@ -149,7 +149,7 @@ async def rewind(request: web.Request) -> web.Response:
 @routes.post("/api/instances/{instance_id}/restart")
 async def restart(request: web.Request) -> web.Response:
     """Restart with the same input: {"newInstanceId"?: bool (default true)}."""
-    body = await _json_body(request)
+    body = await json_body(request)
     new_id = body.get("newInstanceId", True)
     if not isinstance(new_id, bool):
         raise InvalidRequestError("newInstanceId: expected true or false")
@@ -160,7 +160,7 @@ async def restart(request: web.Request) -> web.Response:
 @routes.post("/api/instances/{instance_id}/raise-event")
 async def raise_event(request: web.Request) -> web.Response:
     """Raise an external event: {"eventName", "data"? (any JSON value)}."""
-    body = await _json_body(request)
+    body = await json_body(request)
     event_name = params.required_str(body, "eventName")
     data = params.json_text_or_none(body.get("data"), "data")
     await request.app[SERVICE].raise_event(request.match_info["instance_id"], event_name, data)
@@ -170,7 +170,7 @@ async def raise_event(request: web.Request) -> web.Response:
 @routes.post("/api/instances/{instance_id}/purge")
 async def purge_one(request: web.Request) -> web.Response:
     """Delete an instance and its history."""
-    await _json_body(request)
+    await json_body(request)
     instance_id = request.match_info["instance_id"]
     deleted = await request.app[SERVICE].purge_instance(instance_id)
     if deleted == 0:
@@ -180,13 +180,14 @@ async def purge_one(request: web.Request) -> web.Response:
                 f"instance {instance_id!r} is {record.runtime_status.value}: only ended instances can be purged"
             )
         raise InstanceNotFoundError(f"no instance with id {instance_id!r}")
+    request.app[FEED].poke((instance_id,), "purged")  # a purged row leaves nothing for the feed to notice
     return web.json_response({"ok": True, "instancesDeleted": deleted})
 
 
 @routes.post("/api/purge")
 async def purge_many(request: web.Request) -> web.Response:
     """Delete every ended instance matching {"createdFrom" (required), "createdTo"?, "statuses"? [..]}."""
-    body = await _json_body(request)
+    body = await json_body(request)
     created_from = params.parse_time(params.required_str(body, "createdFrom"), "createdFrom")
     created_to_text = params.optional_str(body, "createdTo")
     created_to = params.parse_time(created_to_text, "createdTo") if created_to_text else None
@@ -195,4 +196,6 @@ async def purge_many(request: web.Request) -> web.Response:
         raise InvalidRequestError("statuses: expected a list of status names")
     statuses = params.parse_statuses(raw_statuses, "statuses")
     deleted = await request.app[SERVICE].purge_instances(created_from, created_to, statuses)
+    if deleted:
+        request.app[FEED].poke(None, "purged")
     return web.json_response({"ok": True, "instancesDeleted": deleted})

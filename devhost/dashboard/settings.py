@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class DashboardSettings:
-    """What the dashboard shows besides the task hub. Lists passed for queue_names are stored as tuples."""
+    """What the dashboard shows besides the task hub. Lists passed for queue_names and orchestrator_names are
+    stored as tuples."""
 
     #: Task hub name shown in the header.
     task_hub: str = "default"
@@ -18,6 +19,9 @@ class DashboardSettings:
     queue_names: Sequence[str] = field(default_factory=tuple)
     #: Table holding collected results, shown on the queues page when set.
     results_table: str | None = None
+    #: The app's orchestrator functions, offered by the Start dialog and the name filter.
+    orchestrator_names: Sequence[str] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "queue_names", tuple(self.queue_names))
+        object.__setattr__(self, "orchestrator_names", tuple(self.orchestrator_names))

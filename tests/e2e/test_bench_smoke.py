@@ -30,16 +30,21 @@ def test_bench_smoke_writes_the_results_document(tmp_path: Path) -> None:
     assert document["smoke"] is True
     rows = {row["id"]: row for row in document["workloads"]}
     assert [i for i in rows if i in WORKLOAD_IDS] == WORKLOAD_IDS
+    assert document["peer_dbos"] == "dbos-sqlite"
     for row in rows.values():
-        assert set(row) >= {"id", "description", "metric", "ours", "peer", "ratio", "wall_s"}
+        assert set(row) >= {"id", "description", "metric", "ours", "peer", "ratio", "peer_dbos", "ratio_dbos", "wall_s"}
     for workload_id in WORKLOAD_IDS[:-1]:
         row = rows[workload_id]
-        assert row["ours"] > 0 and row["peer"] > 0
+        assert row["ours"] > 0 and row["peer"] > 0 and row["peer_dbos"] > 0
         assert row["ratio"] == pytest.approx(row["ours"] / row["peer"], rel=0.02)
-        assert row["wall_s"] > 0
-    assert rows["W5"]["peer"] is None and rows["W5"]["p50_s"] > 0
+        assert row["ratio_dbos"] == pytest.approx(row["ours"] / row["peer_dbos"], rel=0.02)
+        assert row["wall_s"] > 0 and row["peer_dbos_wall_s"] > 0
+    assert rows["W1"]["peer_dbos_p50_s"] > 0 and rows["W4"]["peer_dbos_p95_s"] > 0
+    assert rows["W5"]["peer"] is None and rows["W5"]["peer_dbos"] is None and rows["W5"]["p50_s"] > 0
+    assert set(document["raw"]) >= {"ours", "durabletask-inmemory", "dbos-sqlite"}
     assert rows["R-rss-stored"]["ours"] > 0
     assert rows["R-disk-chaining"]["ours"] > 0
-    # The printed table names every workload.
+    # The printed table names every workload and has the DBOS columns.
+    assert "| dbos | ratio dbos |" in completed.stdout
     for workload_id in WORKLOAD_IDS:
         assert f"| {workload_id} |" in completed.stdout

@@ -135,7 +135,8 @@ def test_poison_messages_end_in_the_poison_queue_and_good_ones_complete() -> Non
             assert status["runtimeStatus"] == "Completed" and status["output"] == request.expected_output
         assert not [i for i in statuses if i.startswith("hello-bad")]  # nothing bad started anything
 
-        output = host.output()
+        # A line may trail the move it reports: wait for every message's line first.
+        output = host.wait_for_output(*(f"Message {message_id} on queue" for message_id in sent_bad))
         for message_id, (label, _, reason) in sent_bad.items():
             moved = re.search(rf"Message {re.escape(message_id)} on queue '[^']+' moved to poison queue .*", output)
             assert moved, f"{label}: no poison line for {message_id}"

@@ -48,6 +48,15 @@ class DevHost:
         """Everything the host printed so far (stdout and stderr interleaved)."""
         return b"".join(list(self._chunks)).decode("utf-8", errors="replace")
 
+    def wait_for_output(self, *fragments: str, timeout: float = 15.0) -> str:
+        """Wait until every fragment has been printed (log lines trail the HTTP answer); returns the output."""
+
+        def printed() -> str:
+            text = self.output()
+            return text if all(fragment in text for fragment in fragments) else ""
+
+        return wait_until(printed, timeout, f"the host to print {fragments!r}")
+
     def kill(self) -> None:
         """SIGKILL: no cleanup at all (crash tests)."""
         if self.process.poll() is None:

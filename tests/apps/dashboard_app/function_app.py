@@ -1,5 +1,5 @@
 """A small v2 app for the dashboard tests: an activity, a 5-city fan-out, a chain, a sub-orchestration,
-an orchestration waiting for an external event, and one that fails."""
+an orchestration waiting for an external event, one that fails, and a counter entity."""
 
 from __future__ import annotations
 
@@ -62,3 +62,15 @@ def quick(context: df.DurableOrchestrationContext):
 def failing(context: df.DurableOrchestrationContext):
     yield context.call_activity(explode, "no such city")
     return "unreachable"
+
+
+@app.entity_trigger(context_name="context")
+def counter(context: df.DurableEntityContext) -> None:
+    state = context.get_state(lambda: {"count": 0, "operations": 0})
+    operation = context.operation_name
+    if operation == "add":
+        state["count"] += context.get_input()
+    elif operation == "reset":
+        state["count"] = 0
+    state["operations"] += 1
+    context.set_state(state)

@@ -1,4 +1,5 @@
-"""The dashboard in headless Chromium while orchestrations run: live list, timeline, actions, keyboard."""
+"""The dashboard in headless Chromium while orchestrations run: live list (server events, polling fallback),
+timeline, actions, keyboard, orchestrator suggestions, entities."""
 
 from __future__ import annotations
 
@@ -62,7 +63,10 @@ async def test_dashboard_end_to_end(browser_page, azurite: Azurite, tmp_path: Pa
         payload = base64.b64encode(json.dumps({"city": "Atlantis"}).encode()).decode()
         await service.get_queue_client("e2e-cities-poison").send_message(payload)
     settings = DashboardSettings(
-        task_hub="BrowserHub", storage_connection_string=azurite.connection_string, queue_names=["e2e-cities"]
+        task_hub="BrowserHub",
+        storage_connection_string=azurite.connection_string,
+        queue_names=["e2e-cities"],
+        orchestrator_names=["fan_out_cities", "chain_cities", "quick", "wait_for_approval"],
     )
     async with running_dashboard(tmp_path / "hub", settings, task_hub="BrowserHub") as stack:
         engine = stack.engine
@@ -75,10 +79,17 @@ async def test_dashboard_end_to_end(browser_page, azurite: Azurite, tmp_path: Pa
         await page.goto(stack.base_url + "/#/instances")
         await expect(page.locator('tr[data-instance-id="fan-e2e"]')).to_have_count(1)
         await page.evaluate("window.__loadedOnce = true")
+        # Live updates come from the server's event stream, not from polling.
+        await expect(page.locator("body")).to_have_attribute("data-live", "events")
         await engine.start_orchestration("wait_for_approval", "live-e2e")
         await expect(page.locator('tr[data-instance-id="live-e2e"]')).to_have_count(1)
         assert await page.evaluate("window.__loadedOnce") is True, "the page reloaded"
         await page.screenshot(path=str(ARTIFACTS / "instances.png"), full_page=True)
+
+        # The name filter suggests the app's orchestrators.
+        suggestions = await page.locator("#orchestrator-suggestions option").evaluate_all("o => o.map(x => x.value)")
+        assert suggestions == ["chain_cities", "fan_out_cities", "quick", "wait_for_approval"]
+        assert await page.locator("#f-name").get_attribute("list") == "orchestrator-suggestions"
 
         # Filters live in the URL: filtering by status changes the hash, Back restores the unfiltered list.
         await page.get_by_role("checkbox", name="Completed", exact=True).check()
@@ -126,6 +137,14 @@ async def test_dashboard_end_to_end(browser_page, azurite: Azurite, tmp_path: Pa
         await page.get_by_role("dialog").get_by_role("button", name="Terminate").click()
         await expect(page.locator("h1 .badge")).to_have_text("Terminated")
 
+        # A change made elsewhere (the engine, not this page) reaches an open detail through the event stream.
+        await engine.start_orchestration("wait_for_approval", "remote-e2e")
+        await stack.wait_custom_status("remote-e2e")
+        await page.goto(stack.base_url + "/#/instance/remote-e2e")
+        await expect(page.locator("h1 .badge")).to_have_text("Running")
+        await engine.raise_event("remote-e2e", "Approval", json.dumps("from elsewhere"))
+        await expect(page.locator("h1 .badge")).to_have_text("Completed")
+
         # Back in the list, both status changes show.
         await page.goto(stack.base_url + "/#/instances")
         await expect(page.locator('tr[data-instance-id="live-e2e"]')).to_have_attribute("data-status", "Completed")
@@ -136,6 +155,45 @@ async def test_dashboard_end_to_end(browser_page, azurite: Azurite, tmp_path: Pa
         await page.goto(stack.base_url + "/#/instance/parent-e2e-child")
         await page.get_by_role("link", name="parent-e2e", exact=True).click()
         await expect(page.locator(".tl-row[data-kind='suborchestration']")).to_have_count(1)
+
+        # The Start dialog offers the app's orchestrators; picking one by keyboard fills the name.
+        await page.goto(stack.base_url + "/#/instances")
+        await page.get_by_role("button", name="Start orchestration").click()
+        dialog = page.get_by_role("dialog")
+        picks = dialog.get_by_role("group", name="Orchestrators of this app").get_by_role("button")
+        await expect(picks).to_have_text(["chain_cities", "fan_out_cities", "quick", "wait_for_approval"])
+        await picks.filter(has_text="quick").focus()
+        await page.keyboard.press("Enter")
+        await expect(dialog.get_by_label("Orchestrator name")).to_have_value("quick")
+        await expect(dialog.get_by_label("Orchestrator name")).to_be_focused()
+        await dialog.get_by_label("Instance ID").fill("picked-e2e")
+        await dialog.get_by_label("Input (JSON)").fill('{"picked": true}')
+        await page.screenshot(path=str(ARTIFACTS / "start-dialog.png"))
+        await dialog.get_by_role("button", name="Start").click()
+        await expect(page).to_have_url(re.compile(r"#/instance/picked-e2e$"))
+        await expect(page.locator("h1 .badge")).to_have_text("Completed")
+
+        # Entities: a signalled counter is listed; its detail shows the state; Signal updates it.
+        await engine.signal_entity("counter", "tokyo", "add", json.dumps(json.dumps(3)))
+        await page.get_by_role("link", name="Entities", exact=True).click()
+        row = page.locator('tr[data-entity-id="@counter@tokyo"]')
+        await expect(row).to_contain_text('{"count": 3, "operations": 1}')
+        await row.get_by_role("link", name="tokyo").click()
+        await expect(page).to_have_url(re.compile(r"#/entities\?name=counter&key=tokyo$"))
+        state = page.locator(".entity-detail pre.json")
+        await expect(state).to_have_text(json.dumps({"count": 3, "operations": 1}, indent=2))
+        await page.get_by_role("button", name="Signal…").click()
+        dialog = page.get_by_role("dialog")
+        await dialog.get_by_label("Operation").fill("add")
+        await dialog.get_by_label("Input (JSON)").fill("not json")
+        await dialog.get_by_role("button", name="Signal").click()
+        await expect(dialog.get_by_role("alert")).to_contain_text("Input is not valid JSON")
+        await dialog.get_by_label("Input (JSON)").fill("4")
+        await dialog.get_by_role("button", name="Signal").click()
+        await expect(dialog).to_have_count(0)
+        await expect(state).to_have_text(json.dumps({"count": 7, "operations": 2}, indent=2))
+        await expect(row).to_have_class(re.compile(r"\bselected\b"))
+        await page.screenshot(path=str(ARTIFACTS / "entities.png"), full_page=True)
 
         await page.goto(stack.base_url + "/#/overview")
         await expect(page.locator("a.stat-card")).to_have_count(8)
@@ -150,3 +208,16 @@ async def test_dashboard_end_to_end(browser_page, azurite: Azurite, tmp_path: Pa
         await page.get_by_role("button", name="Requeue").click()
         await page.get_by_role("dialog").get_by_role("button", name="Requeue").click()
         await expect(page.locator("tr[data-message-id]")).to_have_count(0)
+
+
+async def test_list_falls_back_to_polling_without_server_events(browser_page, tmp_path: Path) -> None:
+    from playwright.async_api import expect
+
+    page = browser_page
+    async with running_dashboard(tmp_path / "hub", task_hub="PollingHub") as stack:
+        await page.route("**/api/events", lambda route: route.abort())
+        await page.goto(stack.base_url + "/#/instances")
+        await expect(page.locator("body")).to_have_attribute("data-live", "polling")
+        await expect(page.locator("td.empty")).to_have_count(1)
+        await stack.engine.start_orchestration("quick", "polled-e2e")
+        await expect(page.locator('tr[data-instance-id="polled-e2e"]')).to_have_count(1)

@@ -46,9 +46,9 @@ async def test_request_reaches_function_with_everything(http_host: DevHost):
     assert payload["header"] == "hi"
     assert payload["json"] == {"k": [1, 2]}
     assert payload["function_name"] == "echo"
-    assert (
+    http_host.wait_for_output(
         f"Executing 'Functions.echo' (Reason='This function was programmatically called via the host APIs.', "
-        f"Id={payload['invocation_id']})" in http_host.output()
+        f"Id={payload['invocation_id']})"
     )
 
 
@@ -83,10 +83,11 @@ async def test_unhandled_exception_is_500_with_invocation_id_and_logged(http_hos
     assert status == 500
     payload = json.loads(body)
     assert "kaboom" in payload["error"]
-    output = http_host.output()
-    assert f"Executed 'Functions.boom' (Failed, Id={payload['invocationId']}" in output
-    assert 'raise ValueError("kaboom")' in output  # the traceback is logged
-    assert "about to fail" in output  # the user's own logging shows too
+    http_host.wait_for_output(
+        f"Executed 'Functions.boom' (Failed, Id={payload['invocationId']}",
+        'raise ValueError("kaboom")',  # the traceback is logged
+        "about to fail",  # the user's own logging shows too
+    )
 
 
 async def test_unsupported_return_type_fails_like_the_worker(http_host: DevHost):
@@ -94,7 +95,7 @@ async def test_unsupported_return_type_fails_like_the_worker(http_host: DevHost)
     assert status == 500
     payload = json.loads(body)
     assert "return func.HttpResponse or str" in payload["error"]
-    assert f"Executed 'Functions.returns_dict' (Failed, Id={payload['invocationId']}" in http_host.output()
+    http_host.wait_for_output(f"Executed 'Functions.returns_dict' (Failed, Id={payload['invocationId']}")
 
 
 async def test_function_level_route_needs_no_key_on_loopback(http_host: DevHost):

@@ -60,7 +60,7 @@ def test_message_is_processed_with_queue_message_fields(queue_host: DevHost, azu
     assert result["body"] == "hello queue"
     assert result["dequeue_count"] == 1
     assert result["id"] and result["has_times"] is True
-    assert f"New queue message detected on '{queues['QUEUE_IN']}'" in queue_host.output()
+    queue_host.wait_for_output(f"New queue message detected on '{queues['QUEUE_IN']}'")
 
 
 def test_failed_message_is_retried_with_growing_dequeue_count(
@@ -69,7 +69,7 @@ def test_failed_message_is_retried_with_growing_dequeue_count(
     send(queue_client(azurite.connection_string, queues["QUEUE_FLAKY"]), "retry me")
     results = _collect(azurite, queues["QUEUE_OUT"], 1)
     assert [(r["fn"], r["body"], r["dequeue_count"]) for r in results] == [("flaky", "retry me", 2)]
-    assert "failing attempt 1" in queue_host.output()
+    queue_host.wait_for_output("failing attempt 1")
 
 
 def test_message_moves_to_poison_queue_after_max_dequeue_count(
@@ -79,9 +79,8 @@ def test_message_moves_to_poison_queue_after_max_dequeue_count(
     send(queue_client(azurite.connection_string, source), "bad message")
     poison = queue_client(azurite.connection_string, f"{source}-poison")
     assert wait_for_messages(poison, 1) == ["bad message"]
-    output = queue_host.output()
+    output = queue_host.wait_for_output(f"moved to poison queue '{source}-poison'")
     assert output.count("this message is poison") >= 3
-    assert f"moved to poison queue '{source}-poison'" in output
     assert "maxDequeueCount of 3" in output
     assert drain(queue_client(azurite.connection_string, source)) == []
 

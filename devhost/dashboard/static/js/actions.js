@@ -6,19 +6,34 @@ import { h, toast } from "./dom.js";
 
 const value = (form, name) => form.elements.namedItem(name)?.value ?? "";
 
-/** Start a new orchestration; resolves with the new instance id (or null when cancelled). */
-export async function startOrchestration(knownNames = []) {
+/** Start a new orchestration; resolves with the new instance id (or null when cancelled).
+ * `knownNames` (the app's orchestrators first) are suggested; `appNames` (the app's own) are also one-click
+ * picks. Any other name may be typed. */
+export async function startOrchestration(knownNames = [], { appNames = knownNames } = {}) {
   const listId = "orchestrator-names";
   const datalist = h("datalist", { id: listId }, ...knownNames.map((name) => h("option", { value: name })));
+  const nameField = field("Orchestrator name", {
+    name: "name", required: true, list: listId, placeholder: knownNames[0] ? `e.g. ${knownNames[0]}` : "e.g. hello_orchestrator",
+    hint: knownNames.length ? "Type to see suggestions; any name may be typed." : undefined,
+  });
+  const picks = appNames.length && appNames.length <= 12
+    ? h("div", { class: "name-picks", role: "group", "aria-label": "Orchestrators of this app" },
+      ...appNames.map((name) => h("button", { type: "button", class: "chip-button", onclick: (event) => {
+        const input = event.currentTarget.closest("form").elements.namedItem("name");
+        input.value = name;
+        input.focus();
+      } }, name)))
+    : null;
   return openDialog({
     title: "Start orchestration",
     submitLabel: "Start",
     fields: [
-      field("Orchestrator name", { name: "name", required: true, list: listId, placeholder: "e.g. hello_orchestrator" }),
+      nameField,
+      picks,
       datalist,
       field("Instance ID", { name: "instanceId", hint: "Optional. Leave empty for a generated id." }),
       field("Input (JSON)", { name: "input", multiline: true, placeholder: '{"city": "Tokyo"}', hint: "Optional JSON value." }),
-    ],
+    ].filter(Boolean),
     onSubmit: async (form) => {
       const name = value(form, "name").trim();
       if (!name) throw new Error("Orchestrator name is required.");
@@ -27,6 +42,36 @@ export async function startOrchestration(knownNames = []) {
       const result = await api("/api/instances", { method: "POST", body });
       toast(`Started ${result.instanceId}`, "success");
       return result.instanceId;
+    },
+  });
+}
+
+/** Signal an entity operation with an optional JSON input; resolves {name, key} when sent (null when cancelled).
+ * Without name and key the dialog asks for them too (to signal an entity that does not exist yet). */
+export function signalEntity(name, key) {
+  const known = Boolean(name);
+  return openDialog({
+    title: known ? "Signal entity?" : "Signal an entity",
+    description: known
+      ? h("span", {}, "Queue a one-way operation for ", h("code", {}, `@${name}@${key}`), ". It runs after the operations already queued.")
+      : "Queue a one-way operation for an entity; an entity that does not exist yet is created by it.",
+    submitLabel: "Signal",
+    fields: [
+      known ? null : field("Entity name", { name: "entityName", required: true, placeholder: "e.g. counter" }),
+      known ? null : field("Entity key", { name: "entityKey", required: true, placeholder: "e.g. tokyo" }),
+      field("Operation", { name: "operation", required: true, placeholder: "e.g. add" }),
+      field("Input (JSON)", { name: "input", multiline: true, placeholder: "1", hint: "Optional JSON value: what the entity's get_input() returns." }),
+    ].filter(Boolean),
+    onSubmit: async (form) => {
+      const target = { name: known ? name : value(form, "entityName").trim(), key: known ? key : value(form, "entityKey").trim() };
+      if (!target.name || !target.key) throw new Error("Entity name and key are required.");
+      const operation = value(form, "operation").trim();
+      if (!operation) throw new Error("Operation is required.");
+      const input = parseJsonField(value(form, "input"), "Input");
+      const path = `/api/entities/${encodeURIComponent(target.name)}/${encodeURIComponent(target.key)}/signal`;
+      await api(path, { method: "POST", body: { operation, input } });
+      toast(`Signalled ${operation} to @${target.name.toLowerCase()}@${target.key}`, "success");
+      return target;
     },
   });
 }

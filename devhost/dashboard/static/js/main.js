@@ -1,19 +1,23 @@
-// Entry point: hash router, live-refresh loop and the header controls.
+// Entry point: hash router, live updates (server-sent events, polling as the fallback) and the header controls.
 
 import { api } from "./api.js";
 import { startOrchestration } from "./actions.js";
 import { h, replace, toast } from "./dom.js";
 import * as detailView from "./views/detail.js";
+import * as entitiesView from "./views/entities.js";
 import * as instancesView from "./views/instances.js";
 import * as overviewView from "./views/overview.js";
 import * as queuesView from "./views/queues.js";
 
+/** Polling period when server events are unavailable, and for views events do not cover (queues, entities). */
 const REFRESH_MS = 2000;
+/** Wait before opening a new EventSource after the browser gave up on one. */
+const RECONNECT_MS = 5000;
 const main = document.getElementById("main");
 const liveToggle = document.getElementById("live-toggle");
 const liveStatus = document.getElementById("live-status");
 
-/** Routes: #/instances?filters, #/instance/<id>, #/overview, #/queues. */
+/** Routes: #/instances?filters, #/instance/<id>, #/overview, #/queues, #/entities?name=&key=. */
 function parseHash() {
   const hash = location.hash.startsWith("#/") ? location.hash.slice(2) : "instances";
   const [path, search = ""] = hash.split("?");
@@ -21,6 +25,7 @@ function parseHash() {
   if (path.startsWith("instance/")) return { name: "detail", view: detailView, arg: decodeURIComponent(path.slice(9)), params };
   if (path === "overview") return { name: "overview", view: overviewView, params };
   if (path === "queues") return { name: "queues", view: queuesView, params };
+  if (path === "entities") return { name: "entities", view: entitiesView, params };
   return { name: "instances", view: instancesView, params };
 }
 
@@ -35,7 +40,7 @@ export function navigate(hash, { replace: replaceEntry = false } = {}) {
   }
 }
 
-const context = { navigate, live: () => liveToggle.checked, settings: {} };
+const context = { navigate, live: () => liveToggle.checked, settings: {}, refreshSoon: () => { live.dirty = true; } };
 let current = null;
 
 async function route() {
@@ -57,16 +62,87 @@ async function route() {
   document.title = `${next.view.title(next.arg)} · Durable dashboard`;
 }
 
-async function tick() {
-  const paused = !liveToggle.checked || document.hidden || document.querySelector("dialog[open]");
-  if (!paused && current?.instance.refresh) {
+// Live state: `mode` is "events" while the server's event stream is open, else "polling".
+const live = { mode: "polling", dirty: false, refreshing: false, again: false };
+
+const paused = () => !liveToggle.checked || document.hidden || Boolean(document.querySelector("dialog[open]"));
+
+function setLiveStatus(text) {
+  liveStatus.textContent = text;
+  liveStatus.classList.toggle("offline", Boolean(text));
+}
+
+function setMode(mode) {
+  live.mode = mode;
+  document.body.dataset.live = mode;
+  liveToggle.closest("label").title = mode === "events"
+    ? "Updates are pushed by the server as instances change"
+    : "Server events are unavailable: polling every 2 seconds";
+}
+
+/** Refresh the current view once; a request arriving meanwhile runs once more afterwards (never in parallel). */
+async function refreshCurrent() {
+  if (!current?.instance.refresh) return;
+  if (live.refreshing) {
+    live.again = true;
+    return;
+  }
+  live.refreshing = true;
+  try {
+    await current.instance.refresh();
+    setLiveStatus("");
+  } catch (err) {
+    setLiveStatus(err.status === 0 ? "Disconnected" : "Refresh failed");
+  } finally {
+    live.refreshing = false;
+    if (live.again) {
+      live.again = false;
+      if (!paused()) refreshCurrent();
+    }
+  }
+}
+
+/** An `instances` event: refresh now when the view cares, or remember it while paused. */
+function onInstancesChanged(change) {
+  if (current?.instance.wants && change && !current.instance.wants(change)) return;
+  if (paused()) live.dirty = true;
+  else refreshCurrent();
+}
+
+function connectEvents() {
+  if (typeof EventSource !== "function") return; // stays in polling mode
+  const source = new EventSource("/api/events");
+  source.addEventListener("ready", () => {
+    // Changes made while the stream was down were missed: catch up once.
+    if (live.mode !== "events") live.dirty = true;
+    setMode("events");
+  });
+  source.addEventListener("instances", (event) => {
+    let change = null;
     try {
-      await current.instance.refresh();
-      liveStatus.textContent = "";
-      liveStatus.classList.remove("offline");
-    } catch (err) {
-      liveStatus.textContent = err.status === 0 ? "Disconnected" : "Refresh failed";
-      liveStatus.classList.add("offline");
+      change = JSON.parse(event.data);
+    } catch {
+      change = null;
+    }
+    onInstancesChanged(change);
+  });
+  source.addEventListener("error", () => {
+    setMode("polling");
+    if (source.readyState === EventSource.CLOSED) {
+      source.close();
+      setTimeout(connectEvents, RECONNECT_MS);
+    }
+    // While CONNECTING the browser retries by itself (the server asks for 2 s); the tick loop polls meanwhile.
+  });
+}
+
+async function tick() {
+  if (!paused() && current) {
+    current.instance.animate?.();
+    const poll = live.mode !== "events" || current.instance.needsPolling?.();
+    if (poll || live.dirty) {
+      live.dirty = false;
+      await refreshCurrent();
     }
   }
   setTimeout(tick, REFRESH_MS);
@@ -76,16 +152,29 @@ liveToggle.checked = localStorage.getItem("dashboard.live") !== "off";
 liveToggle.addEventListener("change", () => {
   localStorage.setItem("dashboard.live", liveToggle.checked ? "on" : "off");
   toast(liveToggle.checked ? "Live refresh on" : "Live refresh paused");
+  if (liveToggle.checked && live.dirty) {
+    live.dirty = false;
+    refreshCurrent();
+  }
 });
 
-document.getElementById("start-button").addEventListener("click", async () => {
-  let names = [];
+/** Orchestrator names to suggest: the app's own first, then any other name seen in the task hub. */
+export async function orchestratorSuggestions() {
+  const names = [...(context.settings.orchestratorNames || [])];
   try {
-    names = Object.keys((await api("/api/overview")).nameCounts);
+    for (const name of Object.keys((await api("/api/overview")).nameCounts)) {
+      if (!names.some((known) => known.toLowerCase() === name.toLowerCase())) names.push(name);
+    }
   } catch {
     // Suggestions are optional; the dialog works without them.
   }
-  const instanceId = await startOrchestration(names);
+  return names;
+}
+
+document.getElementById("start-button").addEventListener("click", async () => {
+  await settingsLoaded;
+  const names = await orchestratorSuggestions();
+  const instanceId = await startOrchestration(names, { appNames: context.settings.orchestratorNames || [] });
   if (instanceId) navigate(`#/instance/${encodeURIComponent(instanceId)}`);
 });
 
@@ -96,12 +185,16 @@ document.querySelector(".skip-link").addEventListener("click", (event) => {
 
 window.addEventListener("hashchange", route);
 
-api("/api/settings")
+const settingsLoaded = api("/api/settings")
   .then((settings) => {
     context.settings = settings;
     document.getElementById("hub-name").textContent = settings.taskHub;
+    const list = document.getElementById("orchestrator-suggestions");
+    list.replaceChildren(...(settings.orchestratorNames || []).map((name) => h("option", { value: name })));
   })
   .catch(() => {});
 
+setMode("polling");
 route();
+connectEvents();
 setTimeout(tick, REFRESH_MS);

@@ -1,4 +1,5 @@
-// Instance detail: summary, actions, input/output, timeline and full history; refreshes while live.
+// Instance detail: summary, actions, input/output, timeline and full history; refreshes when the instance
+// changes (server events), and running bars grow between changes without asking the server.
 
 import * as actions from "../actions.js";
 import { api, instancePath } from "../api.js";
@@ -13,6 +14,7 @@ const SHOWN_FIELDS = new Set(["index", "EventType", "EventTypeName", "Timestamp"
 export function mount(container, { arg: instanceId }, ctx) {
   let lastSignature = "";
   let disposed = false;
+  let lastTimeline = null; // {data, receivedAt}: redrawn with a moving "now" while tasks run
   const header = h("div", { class: "view-head" });
   const body = h("div", { class: "detail" }, loading());
   replace(container,
@@ -100,6 +102,7 @@ export function mount(container, { arg: instanceId }, ctx) {
       return;
     }
     if (disposed) return;
+    lastTimeline = { data: timeline, receivedAt: Date.now() };
     // Skip re-rendering when nothing changed, so open <details> and the scroll position survive polling.
     const signature = `${detail.runtimeStatus}|${detail.lastUpdatedTime}|${history.events.length}|${JSON.stringify(detail.customStatus)}|${timeline.bars.filter((b) => !b.end).length}`;
     const running = timeline.bars.some((b) => !b.end && b.outcome !== "abandoned");
@@ -127,9 +130,21 @@ export function mount(container, { arg: instanceId }, ctx) {
     );
   }
 
+  /** Grow the running bars to the current time, from the last timeline the server sent. */
+  function animate() {
+    if (!lastTimeline || !lastTimeline.data.bars.some((b) => !b.end && b.outcome !== "abandoned")) return;
+    const slot = body.querySelector(".timeline-slot");
+    const serverNow = Date.parse(lastTimeline.data.now) || lastTimeline.receivedAt;
+    const now = new Date(serverNow + (Date.now() - lastTimeline.receivedAt)).toISOString();
+    if (slot) replace(slot, renderTimeline({ ...lastTimeline.data, now }));
+  }
+
   load();
   return {
     refresh: () => load({ quiet: true }),
+    // Sub-orchestrations report to their parent, whose own row changes then: this instance's id is enough.
+    wants: (change) => !change.instanceIds || change.instanceIds.includes(instanceId),
+    animate,
     unmount() {
       disposed = true;
     },

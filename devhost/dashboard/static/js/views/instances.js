@@ -45,7 +45,7 @@ export function mount(container, { params }, ctx) {
       h("input", { type: "checkbox", value: status, onchange: () => commit({ status: checkedStatuses() }) }),
       status),
   );
-  const nameInput = h("input", { id: "f-name", type: "search", placeholder: "Orchestrator name", autocomplete: "off" });
+  const nameInput = h("input", { id: "f-name", type: "search", placeholder: "Orchestrator name", autocomplete: "off", list: "orchestrator-suggestions" });
   const prefixInput = h("input", { id: "f-prefix", type: "search", placeholder: "Instance ID starts with…", autocomplete: "off" });
   const fromInput = h("input", { id: "f-from", type: "datetime-local", onchange: () => commit({ createdFrom: localInputToIso(fromInput.value) }) });
   const toInput = h("input", { id: "f-to", type: "datetime-local", onchange: () => commit({ createdTo: localInputToIso(toInput.value) }) });
