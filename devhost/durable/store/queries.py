@@ -438,7 +438,10 @@ def query_instances(conn: sqlite3.Connection, query: InstanceQuery) -> InstanceP
     sql = f"SELECT {_INSTANCE_COLUMNS} FROM instances"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY created_us {order}, instance_id {order} LIMIT ?"
+    # "Changed since T" asks for few rows: the unary + keeps SQLite from walking the created-time index
+    # over the whole table for the ORDER BY, so it searches ix_instances_updated and sorts the few it finds.
+    sort = "+" if query.updated_from is not None else ""
+    sql += f" ORDER BY {sort}created_us {order}, {sort}instance_id {order} LIMIT ?"
     rows = conn.execute(sql, [*params, size + 1]).fetchall()
     more = len(rows) > size
     rows = rows[:size]

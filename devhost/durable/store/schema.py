@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 #: 'DvHt' as a 32-bit integer: marks a task hub file (PRAGMA application_id).
 APPLICATION_ID = 0x44764874
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _V1 = """
 CREATE TABLE meta (
@@ -105,10 +105,16 @@ _V2 = """
 CREATE INDEX IF NOT EXISTS ix_inbox_visible ON inbox (visible_us);
 """
 
+# Version 3: "what changed since T" (the dashboard's live updates) reads an index, not the whole table.
+_V3 = """
+CREATE INDEX IF NOT EXISTS ix_instances_updated ON instances (updated_us);
+"""
+
 #: MIGRATIONS[n] upgrades a database at version n to n + 1 (inside the caller's transaction).
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     0: lambda conn: _run_script(conn, _V1),
     1: lambda conn: _run_script(conn, _V2),
+    2: lambda conn: _run_script(conn, _V3),
 }
 
 
