@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
 import json
 import logging
@@ -96,28 +95,54 @@ def activity_adapter(
     """Wrap an activity: input JSON text in, result JSON text out; failures become ActivityFailure."""
     is_async = inspect.iscoroutinefunction(user_function)
 
+    def failed(exc: Exception, invocation_id: str, started: float) -> ActivityFailure:
+        failure = ActivityFailure(
+            f"Activity function '{function_name}' failed: {type(exc).__name__}: {exc}",
+            "".join(traceback.format_exception(exc)).rstrip(),
+        )
+        log_invocation_end(function_name, invocation_id, (time.perf_counter() - started) * 1000, failure.reason)
+        return failure
+
+    def run_sync(input_json: str) -> str | Awaitable[Any]:
+        # A sync activity runs start to end (log lines, decoding, the call, encoding) in one executor job,
+        # keeping that work off the event loop; an awaitable it returns is finished by run() below.
+        invocation_id = str(uuid.uuid4())
+        started = time.perf_counter()
+        log_invocation_start(function_name, invocation_id, "ActivityTrigger")
+        try:
+            result = user_function(**{input_name: _decode_activity_input(input_json)})
+            if inspect.isawaitable(result):
+                return _finish(result, invocation_id, started)
+            output = df_dumps(result)
+        except Exception as exc:
+            raise failed(exc, invocation_id, started) from exc
+        log_invocation_end(function_name, invocation_id, (time.perf_counter() - started) * 1000)
+        return output
+
+    async def _finish(pending: Awaitable[Any], invocation_id: str, started: float) -> str:
+        try:
+            output = df_dumps(await pending)
+        except Exception as exc:
+            raise failed(exc, invocation_id, started) from exc
+        log_invocation_end(function_name, invocation_id, (time.perf_counter() - started) * 1000)
+        return output
+
     async def run(input_json: str) -> str:
+        if not is_async:
+            loop = asyncio.get_running_loop()
+            done = await loop.run_in_executor(executor, run_sync, input_json)
+            return done if isinstance(done, str) else await done
         invocation_id = str(uuid.uuid4())
         started = time.perf_counter()
         log_invocation_start(function_name, invocation_id, "ActivityTrigger")
         try:
             value = _decode_activity_input(input_json)
-            if is_async:
-                result = await user_function(**{input_name: value})
-            else:
-                loop = asyncio.get_running_loop()
-                call = functools.partial(user_function, **{input_name: value})
-                result = await loop.run_in_executor(executor, call)
+            result = await user_function(**{input_name: value})
             if inspect.isawaitable(result):
                 result = await result
             output = df_dumps(result)
         except Exception as exc:
-            failure = ActivityFailure(
-                f"Activity function '{function_name}' failed: {type(exc).__name__}: {exc}",
-                "".join(traceback.format_exception(exc)).rstrip(),
-            )
-            log_invocation_end(function_name, invocation_id, (time.perf_counter() - started) * 1000, failure.reason)
-            raise failure from exc
+            raise failed(exc, invocation_id, started) from exc
         log_invocation_end(function_name, invocation_id, (time.perf_counter() - started) * 1000)
         return output
 

@@ -5,7 +5,8 @@ for long histories that generic parser dominates replay time (~80 us per event).
 timestamps in exactly one format (``%Y-%m-%dT%H:%M:%S.%fZ``), so ``install()`` swaps the parser the
 SDK's HistoryEvent module bound at import for one that recognises that format directly and builds
 the very value dateutil would (same fields, same tzinfo); any other text still
-goes to dateutil. Nothing else in the SDK changes.
+goes to dateutil. The client's DurableOrchestrationStatus gets the same parser (the management API
+writes its times as ``%Y-%m-%dT%H:%M:%SZ``). Nothing else in the SDK changes.
 """
 
 from __future__ import annotations
@@ -37,12 +38,18 @@ def parse_timestamp(text: Any, *args: Any, **kwargs: Any) -> datetime:
 
 
 def install() -> None:
-    """Make the SDK's HistoryEvent use parse_timestamp (idempotent)."""
+    """Make the SDK's HistoryEvent and DurableOrchestrationStatus use parse_timestamp (idempotent)."""
     global _installed
     if _installed:
         return
-    # import_module: the package re-exports the HistoryEvent class under the module's name.
-    history_event_module = importlib.import_module("azure.durable_functions.models.history.HistoryEvent")
-    if getattr(history_event_module, "dt_parse", None) is dateutil_parse:
-        setattr(history_event_module, "dt_parse", parse_timestamp)  # noqa: B010 - a module attribute
+    # import_module: the package re-exports the classes under their modules' names. The client's status
+    # objects parse three times each the same way; an app listing instances every second (Hello Cities'
+    # collector runs in the host's process) spent ~20 % of the event loop in dateutil there.
+    for name in (
+        "azure.durable_functions.models.history.HistoryEvent",
+        "azure.durable_functions.models.DurableOrchestrationStatus",
+    ):
+        module = importlib.import_module(name)
+        if getattr(module, "dt_parse", None) is dateutil_parse:
+            setattr(module, "dt_parse", parse_timestamp)  # noqa: B010 - a module attribute
     _installed = True

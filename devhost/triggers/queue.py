@@ -206,17 +206,24 @@ class QueueListener:
             return []
 
     async def _process(self, message: StorageMessage) -> None:
+        slot = [True]
         try:
-            await self._handle(message)
+            await self._handle(message, slot)
         except AzureError as exc:
             self._outage.failed(exc)
         except Exception:
             log.exception("Queue '%s': unexpected error handling message %s", self.queue_name, message.id)
         finally:
+            self._free_slot(slot)
+
+    def _free_slot(self, slot: list[bool]) -> None:
+        """Count the message out of the in-flight total (once), letting the poller fetch more."""
+        if slot[0]:
+            slot[0] = False
             self._in_flight -= 1
             self._slot_free.set()
 
-    async def _handle(self, message: StorageMessage) -> None:
+    async def _handle(self, message: StorageMessage, slot: list[bool]) -> None:
         max_count = self.options.max_dequeue_count
         if message.dequeue_count is not None and message.dequeue_count > max_count:
             await self._poison(
@@ -249,6 +256,9 @@ class QueueListener:
             # Shutting down mid-invocation: make the message visible again rather than waiting out the lease.
             await asyncio.shield(self._release(message))
             raise
+        # The function is done: its slot goes to the next message while the delete is in flight
+        # (the delete still completes before this task ends; if it is lost, the message comes back).
+        self._free_slot(slot)
         await self.client.delete_message(message, pop_receipt=message.pop_receipt)
 
     @contextlib.asynccontextmanager
