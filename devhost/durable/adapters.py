@@ -17,6 +17,7 @@ from azure.functions._durable_functions import df_dumps, df_loads
 from azure.functions.decorators.function_app import Function
 
 from devhost.durable.models import ActivityFailure, DurableFunctions
+from devhost.durable.sessions import SDK_HANDLE_ATTR
 from devhost.logs import invocations, log_invocation_end, log_invocation_start
 
 ORCHESTRATION_TRIGGER = "orchestrationTrigger"
@@ -73,6 +74,8 @@ def orchestrator_adapter(function_name: str, handle: Callable[[Any], str]) -> Ca
             )
         return result
 
+    # Lets the engine keep the SDK's orchestration alive between episodes (devhost/durable/sessions.py).
+    setattr(run, SDK_HANDLE_ATTR, handle)
     return run
 
 

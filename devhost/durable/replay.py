@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from devhost.durable import history as h
+from devhost.durable import sessions
 from devhost.durable.history import Event
 
 log = logging.getLogger("devhost.durable.replay")
@@ -103,6 +104,8 @@ class ExecutionState:
     episodes: int = 0
     #: The execution's input as the orchestrator reads it (ExecutionStarted's Input).
     input: str | None = None
+    #: The SDK's live orchestration after the last episode (sessions.py); None means a full replay.
+    session: sessions.Session | None = field(default=None, repr=False, compare=False)
 
     # ---- derived lookups for retry groups
     def _retry_ids(self) -> set[int]:
@@ -656,10 +659,26 @@ def run_episode(
     and retry groups; the caller applies ``decision.events`` with ``state.apply_events`` once stored
     (and drops the state if storing fails)."""
     prepared = prepare_episode(state, info.instance_id, incoming, now)
-    context = build_context_json(state, info, prepared.new_events)
+    session, state.session = state.session, None
     result: str | BaseException
-    try:
-        result = handle(context)
-    except Exception as exc:  # the SDK's failure path raises by design
-        result = exc
-    return decide(state, info, prepared, result)
+    if session is not None:
+        try:
+            result = session.resume(prepared.new_events)
+        except Exception as exc:  # the SDK's failure path raises by design
+            result = exc
+    else:
+        context = build_context_json(state, info, prepared.new_events)
+        inner = sessions.sdk_handle(handle)
+        if inner is not None:
+            result, session = sessions.start(inner, context)
+        else:
+            try:
+                result = handle(context)
+            except Exception as exc:  # the SDK's failure path raises by design
+                result = exc
+    decision = decide(state, info, prepared, result)
+    if session is not None and decision.outcome == Outcome.RUNNING and not isinstance(result, BaseException):
+        # What the SDK has not seen of this episode: its scheduling events and OrchestratorCompleted.
+        session.pending = decision.events[len(prepared.new_events) :]
+        state.session = session
+    return decision
