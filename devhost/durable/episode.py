@@ -210,24 +210,8 @@ def process_episode(
 
 def _missing_orchestrator(name: str, state: ExecutionState, incoming: list[Event], now: datetime) -> Decision:
     prepared = replay.prepare_episode(state, "", incoming, now)
-    return _failed_decision(prepared, f"Orchestrator function '{name}' does not exist.")
-
-
-def _failed_decision(prepared: replay.PreparedEpisode, message: str) -> Decision:
-    decision = prepared.decision
-    decision.outcome = Outcome.FAILED
-    decision.failure_message = message
-    decision.failure_details = message
-    decision.output = json.dumps(message)
-    decision.activities.clear()
-    decision.timers.clear()
-    decision.sub_orchestrations.clear()
-    decision.events = [
-        *prepared.new_events,
-        h.orchestrator_completed(prepared.timestamp),
-        h.execution_completed(prepared.timestamp, 3, decision.output),
-    ]
-    return decision
+    message = f"Orchestrator function '{name}' does not exist."
+    return replay.finish_failed(prepared.decision, prepared, message, message)
 
 
 def _build_commit(

@@ -502,7 +502,7 @@ def decide(
     if error is not None:
         # Failure path: keep what was scheduled before, schedule nothing new.
         message = f"Orchestrator function '{info.name}' failed: {error}"
-        return _finish_failed(decision, prepared, message, error)
+        return finish_failed(decision, prepared, message, error)
 
     id_actions = list(_id_taking(actions))
     seen = len(state.action_ids)
@@ -517,7 +517,7 @@ def decide(
                 f"{_describe(wanted_type, wanted_name)} as task {task_id}, but the history has "
                 f"{_describe(stored_type, stored_name)} for it. Orchestrator code must be deterministic."
             )
-            return _finish_failed(decision, prepared, message, message)
+            return finish_failed(decision, prepared, message, message)
 
     waits = any(a.get("actionType") == WAIT_FOR_EXTERNAL_EVENT for a in actions)
     for action in id_actions[seen:]:
@@ -562,7 +562,8 @@ def _retry_pending(state: ExecutionState) -> bool:
     return any(group.timer_id is not None for group in state.retry_groups)
 
 
-def _finish_failed(decision: Decision, prepared: PreparedEpisode, message: str, details: str) -> Decision:
+def finish_failed(decision: Decision, prepared: PreparedEpisode, message: str, details: str) -> Decision:
+    """End the execution as Failed in this episode: no new work, ExecutionCompleted with the message."""
     decision.outcome = Outcome.FAILED
     decision.failure_message = message
     decision.failure_details = details
