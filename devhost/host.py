@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import sys
@@ -224,6 +225,12 @@ class Host:
             listener_tasks = [asyncio.create_task(item.run(), name=f"queue:{item.function.name}") for item in listeners]
             timer_tasks = [asyncio.create_task(item.run(), name=f"timer:{item.function.name}") for item in timers]
             tasks = listener_tasks + timer_tasks
+            # What startup made (the app, the SDKs, the index: ~90k objects) lives as long as the host. Frozen,
+            # it is no longer scanned by every full collection: those took 40-100 ms each and stalled every
+            # durable step in flight (W2 right after W1, with the app's collector busy: 5.6-7.9 -> 2.7-3.2 ms
+            # per step); a full collection now takes ~3 ms. Process-wide, so only here, once, at startup.
+            gc.collect()
+            gc.freeze()
             self.started.set()
             log.info("Host started. Press Ctrl+C to shut down.")
             try:
