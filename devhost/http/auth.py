@@ -119,13 +119,15 @@ def unauthorized(level: str) -> web.Response:
     )
 
 
-def admin_middleware(policy: AuthPolicy, prefixes: tuple[str, ...]) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """Require the admin key on paths under prefixes (when keys are enforced)."""
+def key_middleware(
+    policy: AuthPolicy, prefixes: tuple[str, ...], level: str = "admin"
+) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Require a key of `level` (function: the function or admin key) on paths under prefixes, when enforced."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith(prefixes) and not policy.allows(request, "admin"):
-            return unauthorized("admin")
+        if request.path.startswith(prefixes) and not policy.allows(request, level):
+            return unauthorized(level)
         return await handler(request)
 
     return middleware

@@ -13,7 +13,7 @@ from aiohttp import web
 import devhost
 from devhost.app.index import FunctionIndex, IndexedFunction, TriggerKind
 from devhost.durable.service import DurableService
-from devhost.http.auth import AuthPolicy, Handler, admin_middleware, local_only_middleware, unauthorized
+from devhost.http.auth import AuthPolicy, Handler, key_middleware, local_only_middleware
 from devhost.http.openapi import OPENAPI_PATH, describe_app, describe_http_functions
 from devhost.management import MANAGEMENT_PREFIX, RPC_PREFIX
 from devhost.management.routes import create_management_app
@@ -84,17 +84,6 @@ def _cors_middleware(origins: tuple[str, ...]) -> Callable[..., Awaitable[web.St
     return middleware
 
 
-def _management_key_middleware(policy: AuthPolicy) -> Callable[..., Awaitable[web.StreamResponse]]:
-    # The public management API accepts a function or admin key (its URLs are handed to users).
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith(MANAGEMENT_PREFIX) and not policy.allows(request, "function"):
-            return unauthorized("function")
-        return await handler(request)
-
-    return middleware
-
-
 def function_summary(function: IndexedFunction, parts: ServerParts) -> dict[str, Any]:
     """One entry of /admin/functions."""
     url = None
@@ -124,8 +113,9 @@ def create_http_app(parts: ServerParts) -> web.Application:
             _cors_middleware(parts.cors_origins),
             _size_limit_middleware(MAX_REQUEST_BYTES),
             local_only_middleware(policy, RPC_PREFIX),
-            admin_middleware(policy, ("/admin/",)),
-            _management_key_middleware(policy),
+            key_middleware(policy, ("/admin/",)),
+            # The public management API takes a function or admin key (its URLs are handed to users).
+            key_middleware(policy, (MANAGEMENT_PREFIX,), "function"),
         ],
     )
     # One sub-app per mount: aiohttp binds a sub-app to a single prefix.
