@@ -190,19 +190,24 @@ def _storage_endpoint(queue: QueueClient) -> str:
     return f"{queue.scheme}://{queue.primary_hostname}"
 
 
+def _storage_failure(queue: QueueClient, doing: str, error: AzureError) -> ProducerError:
+    """One clear line for a failed queue call: unreachable storage says how to start it."""
+    if isinstance(error, ServiceRequestError):
+        return ProducerError(
+            f"cannot reach the storage queue endpoint {_storage_endpoint(queue)}: is Azurite running? "
+            "Start it (and the app) with `make run`"
+        )
+    return ProducerError(f"cannot {doing} queue {queue.queue_name!r}: {_first_line(error)}")
+
+
 def ensure_queue(queue: QueueClient) -> None:
     """Create the queue if it does not exist; ProducerError naming the endpoint if storage is unreachable."""
     try:
         queue.create_queue()
     except ResourceExistsError:
         pass
-    except ServiceRequestError:
-        raise ProducerError(
-            f"cannot reach the storage queue endpoint {_storage_endpoint(queue)}: is Azurite running? "
-            "Start it (and the app) with `make run`"
-        ) from None
     except AzureError as error:
-        raise ProducerError(f"cannot use queue {queue.queue_name!r}: {_first_line(error)}") from None
+        raise _storage_failure(queue, "use", error) from None
 
 
 def _first_line(error: BaseException) -> str:
@@ -229,13 +234,8 @@ def send_requests(queue: QueueClient, args: argparse.Namespace) -> list[str]:
                 )
             try:
                 queue.send_message(payload)
-            except ServiceRequestError:
-                raise ProducerError(
-                    f"cannot reach the storage queue endpoint {_storage_endpoint(queue)}: is Azurite running? "
-                    "Start it (and the app) with `make run`"
-                ) from None
             except AzureError as error:
-                raise ProducerError(f"cannot send to queue {queue.queue_name!r}: {_first_line(error)}") from None
+                raise _storage_failure(queue, "send to", error) from None
             instance_id = instance_id_for(request_id)
             instance_ids.append(instance_id)
             _emit(instance_id)
