@@ -92,12 +92,18 @@ def trigger_data(body: bytes, message: StorageMessage) -> dict[str, Any]:
 
 
 class _OutageLog:
-    """Logs storage errors once per interval instead of once per poll."""
+    """Logs storage errors once per interval instead of once per poll.
+
+    The interval also spans recoveries: storage that flaps while it comes back (Azurite restarting)
+    yields one "unavailable" line and one "reachable again" line, not a pair per flap.
+    """
 
     def __init__(self, queue_name: str) -> None:
         self.queue_name = queue_name
         self.failing_since: float | None = None
-        self.last_logged = 0.0
+        self.last_logged = -OUTAGE_LOG_INTERVAL_S
+        #: Whether the current failure period was reported (only then is its end reported).
+        self.reported = False
 
     def failed(self, exc: BaseException) -> None:
         now = time.monotonic()
@@ -105,6 +111,7 @@ class _OutageLog:
             self.failing_since = now
         if now - self.last_logged >= OUTAGE_LOG_INTERVAL_S:
             self.last_logged = now
+            self.reported = True
             log.warning(
                 "Queue '%s': storage unavailable (%s: %s); retrying every few seconds",
                 self.queue_name,
@@ -114,13 +121,14 @@ class _OutageLog:
 
     def succeeded(self) -> None:
         if self.failing_since is not None:
-            log.info(
-                "Queue '%s': storage reachable again after %.0fs",
-                self.queue_name,
-                time.monotonic() - self.failing_since,
-            )
+            if self.reported:
+                log.info(
+                    "Queue '%s': storage reachable again after %.0fs",
+                    self.queue_name,
+                    time.monotonic() - self.failing_since,
+                )
             self.failing_since = None
-            self.last_logged = 0.0
+            self.reported = False
 
 
 class QueueListener:
