@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -114,36 +115,35 @@ async def start_instance(request: web.Request) -> web.Response:
     return _accepted(instanceId=started)
 
 
+async def _reason_action(request: web.Request, operation: Callable[[str, str | None], Awaitable[None]]) -> web.Response:
+    """Terminate, suspend, resume or rewind: body {"reason"?}."""
+    body = await json_body(request)
+    await operation(request.match_info["instance_id"], params.optional_str(body, "reason"))
+    return _accepted()
+
+
 @routes.post("/api/instances/{instance_id}/terminate")
 async def terminate(request: web.Request) -> web.Response:
     """Terminate: {"reason"?}."""
-    body = await json_body(request)
-    await request.app[SERVICE].terminate(request.match_info["instance_id"], params.optional_str(body, "reason"))
-    return _accepted()
+    return await _reason_action(request, request.app[SERVICE].terminate)
 
 
 @routes.post("/api/instances/{instance_id}/suspend")
 async def suspend(request: web.Request) -> web.Response:
     """Suspend: {"reason"?}."""
-    body = await json_body(request)
-    await request.app[SERVICE].suspend(request.match_info["instance_id"], params.optional_str(body, "reason"))
-    return _accepted()
+    return await _reason_action(request, request.app[SERVICE].suspend)
 
 
 @routes.post("/api/instances/{instance_id}/resume")
 async def resume(request: web.Request) -> web.Response:
     """Resume: {"reason"?}."""
-    body = await json_body(request)
-    await request.app[SERVICE].resume(request.match_info["instance_id"], params.optional_str(body, "reason"))
-    return _accepted()
+    return await _reason_action(request, request.app[SERVICE].resume)
 
 
 @routes.post("/api/instances/{instance_id}/rewind")
 async def rewind(request: web.Request) -> web.Response:
     """Rewind a failed instance: {"reason"?}."""
-    body = await json_body(request)
-    await request.app[SERVICE].rewind(request.match_info["instance_id"], params.optional_str(body, "reason"))
-    return _accepted()
+    return await _reason_action(request, request.app[SERVICE].rewind)
 
 
 @routes.post("/api/instances/{instance_id}/restart")

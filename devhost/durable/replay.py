@@ -107,6 +107,12 @@ class ExecutionState:
     #: The SDK's live orchestration after the last episode (sessions.py); None means a full replay.
     session: sessions.Session | None = field(default=None, repr=False, compare=False)
 
+    def take_id(self) -> int:
+        """The next sequence id, in the order the SDK hands them out."""
+        task_id = self.next_id
+        self.next_id += 1
+        return task_id
+
     # ---- derived lookups for retry groups
     def _retry_ids(self) -> set[int]:
         return {i for group in self.retry_groups for i in group.ids}
@@ -362,8 +368,7 @@ def _apply_retry(state: ExecutionState, instance_id: str, event: Event, prepared
     if event["EventType"] == h.TIMER_FIRED:
         group = state.group_for_timer(int(event["TimerId"]))
         assert group is not None
-        task_id = state.next_id
-        state.next_id += 1
+        task_id = state.take_id()
         group.ids.append(task_id)
         group.timer_id = None
         group.attempts += 1
@@ -380,8 +385,7 @@ def _apply_retry(state: ExecutionState, instance_id: str, event: Event, prepared
         return
     found = state.group_for_attempt(int(event["TaskScheduledId"]))
     assert found is not None
-    timer_id = state.next_id
-    state.next_id += 1
+    timer_id = state.take_id()
     found.ids.append(timer_id)
     found.timer_id = timer_id
     fire_at = prepared.now + timedelta(milliseconds=found.interval_ms)
@@ -521,9 +525,7 @@ def decide(
 
     waits = any(a.get("actionType") == WAIT_FOR_EXTERNAL_EVENT for a in actions)
     for action in id_actions[seen:]:
-        task_id = state.next_id
-        state.next_id += 1
-        scheduling.append(_schedule(state, info, action, task_id, timestamp, decision))
+        scheduling.append(_schedule(state, info, action, state.take_id(), timestamp, decision))
 
     is_done = bool(orchestrator_state.get("isDone"))
     continue_action = next((a for a in actions if a.get("actionType") == CONTINUE_AS_NEW), None)
