@@ -15,7 +15,6 @@ instances are de-duplicated by id.
 
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,8 +33,6 @@ SETTLE_TIME = timedelta(seconds=10)
 CREATED_TIME_SLACK = timedelta(seconds=1)
 #: Where the very first pass starts scanning.
 BEGINNING_OF_TIME = datetime(2000, 1, 1, tzinfo=UTC)
-#: Concurrent inserts of one pass.
-RECORD_CONCURRENCY = 8
 
 COMPLETED = "Completed"
 NOT_TERMINAL_STATUSES = ("Running", "Pending", "ContinuedAsNew", "Suspended")
@@ -89,8 +86,8 @@ class ResultSink(Protocol):
         """The stored watermark, or None before the first pass."""
         ...
 
-    async def record(self, run: CompletedRun) -> bool:
-        """Insert the run unless already recorded; True if this call recorded it."""
+    async def record_many(self, runs: Sequence[CompletedRun]) -> list[bool]:
+        """Insert each run unless already recorded; per run, True if this call recorded it."""
         ...
 
     async def save_watermark(self, previous: Watermark | None, value: datetime) -> bool:
@@ -197,16 +194,10 @@ def next_watermark(instances: Sequence[InstanceSnapshot], scanned_to: datetime) 
 
 
 async def _record_all(sink: ResultSink, runs: Sequence[CompletedRun], cache: RecordedCache) -> tuple[int, int]:
-    """Record runs with bounded concurrency; returns (newly recorded, already recorded)."""
-    gate = asyncio.Semaphore(RECORD_CONCURRENCY)
-
-    async def record_one(run: CompletedRun) -> bool:
-        async with gate:
-            inserted = await sink.record(run)
+    """Record runs; returns (newly recorded, already recorded)."""
+    outcomes = await sink.record_many(runs) if runs else []
+    for run in runs:
         cache.add(run.instance_id)
-        return inserted
-
-    outcomes = await asyncio.gather(*(record_one(run) for run in runs))
     recorded = sum(1 for inserted in outcomes if inserted)
     return recorded, len(outcomes) - recorded
 

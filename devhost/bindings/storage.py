@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from azure.data.tables.aio import TableServiceClient
 from azure.storage.blob.aio import BlobServiceClient
@@ -19,6 +20,23 @@ DEV_PORTS = {"blob": 10000, "queue": 10001, "table": 10002}
 _STORAGE_RETRY: dict[str, Any] = {"retry_total": 2, "initial_backoff": 1, "increment_base": 2, "connection_timeout": 5}
 _TABLE_RETRY: dict[str, Any] = {"retry_total": 2, "retry_backoff_factor": 0.5, "connection_timeout": 5}
 _POLL_RETRY: dict[str, Any] = {"retry_total": 0, "connection_timeout": 5}
+
+
+#: Hosts that name this machine: storage there (Azurite) is never reached through a proxy.
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+def client_options(connection_string: str, options: dict[str, Any]) -> dict[str, Any]:
+    """SDK client options for a connection string: for storage on loopback, environment proxies are off.
+
+    The SDKs' aiohttp transport otherwise looks up proxy variables and reads ~/.netrc (in a thread) on
+    every request, a large share of a request's cost against a local emulator; and a proxy set for the
+    internet would only break loopback traffic.
+    """
+    hosts = {urlsplit(value).hostname for key, value in _parse(connection_string).items() if key.endswith("endpoint")}
+    if hosts and hosts <= _LOOPBACK_HOSTS:
+        return {**options, "use_env_settings": False}
+    return options
 
 
 def is_development_storage(connection_string: str) -> bool:
@@ -60,7 +78,7 @@ class StorageClients:
         """The queue service client for a connection string."""
         key = expand_connection_string(connection_string)
         if key not in self._queues:
-            self._queues[key] = QueueServiceClient.from_connection_string(key, **_STORAGE_RETRY)
+            self._queues[key] = QueueServiceClient.from_connection_string(key, **client_options(key, _STORAGE_RETRY))
         return self._queues[key]
 
     def queue(self, connection_string: str, queue_name: str) -> QueueClient:
@@ -71,21 +89,21 @@ class StorageClients:
         """A client for polling one queue: no SDK retries, so an outage surfaces at once."""
         key = expand_connection_string(connection_string)
         if key not in self._polling:
-            self._polling[key] = QueueServiceClient.from_connection_string(key, **_POLL_RETRY)
+            self._polling[key] = QueueServiceClient.from_connection_string(key, **client_options(key, _POLL_RETRY))
         return self._polling[key].get_queue_client(queue_name)
 
     def table_service(self, connection_string: str) -> TableServiceClient:
         """The table service client for a connection string."""
         key = expand_connection_string(connection_string)
         if key not in self._tables:
-            self._tables[key] = TableServiceClient.from_connection_string(key, **_TABLE_RETRY)
+            self._tables[key] = TableServiceClient.from_connection_string(key, **client_options(key, _TABLE_RETRY))
         return self._tables[key]
 
     def blob_service(self, connection_string: str) -> BlobServiceClient:
         """The blob service client for a connection string."""
         key = expand_connection_string(connection_string)
         if key not in self._blobs:
-            self._blobs[key] = BlobServiceClient.from_connection_string(key, **_STORAGE_RETRY)
+            self._blobs[key] = BlobServiceClient.from_connection_string(key, **client_options(key, _STORAGE_RETRY))
         return self._blobs[key]
 
     async def close(self) -> None:

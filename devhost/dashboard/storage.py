@@ -16,6 +16,7 @@ from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.data.tables.aio import TableServiceClient
 from azure.storage.queue.aio import QueueServiceClient
 
+from devhost.bindings.storage import client_options
 from devhost.dashboard.payloads import iso
 from devhost.errors import DevHostError, InvalidRequestError
 
@@ -150,7 +151,9 @@ class StorageMonitor:
             raise StorageUnavailableError("no storage connection string is configured")
         if self._queues is None:
             try:
-                self._queues = QueueServiceClient.from_connection_string(self._connection_string, **_CLIENT_OPTIONS)
+                self._queues = QueueServiceClient.from_connection_string(
+                    self._connection_string, **client_options(self._connection_string, _CLIENT_OPTIONS)
+                )
             except ValueError as exc:
                 raise StorageUnavailableError(f"invalid storage connection string: {exc}") from None
         return self._queues
@@ -160,7 +163,9 @@ class StorageMonitor:
             raise StorageUnavailableError("no storage connection string is configured")
         if self._tables is None:
             try:
-                self._tables = TableServiceClient.from_connection_string(self._connection_string, **_CLIENT_OPTIONS)
+                self._tables = TableServiceClient.from_connection_string(
+                    self._connection_string, **client_options(self._connection_string, _CLIENT_OPTIONS)
+                )
             except ValueError as exc:
                 raise StorageUnavailableError(f"invalid storage connection string: {exc}") from None
         return self._tables

@@ -107,23 +107,29 @@ class _KeyedLocks:
 
 
 class _ReadyQueue:
-    """Keys ready for work, each queued at most once; keys being worked on are marked dirty instead."""
+    """Keys ready for work, each queued at most once; keys being worked on are marked dirty instead.
+
+    First-in first-out, except that keys marked ``first`` (a new instance's first episode) go ahead of
+    the rest: under a burst of starts, new orchestrations reach Running without waiting behind the
+    completions of those already running, which only wait a little longer.
+    """
 
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[str] = asyncio.Queue()
+        self.queue: asyncio.PriorityQueue[tuple[int, int, str]] = asyncio.PriorityQueue()
+        self._order = itertools.count()
         self.queued: set[str] = set()
         self.running: set[str] = set()
         self.dirty: set[str] = set()
 
-    def mark(self, key: str) -> None:
+    def mark(self, key: str, first: bool = False) -> None:
         if key in self.running:
             self.dirty.add(key)
         elif key not in self.queued:
             self.queued.add(key)
-            self.queue.put_nowait(key)
+            self.queue.put_nowait((0 if first else 1, next(self._order), key))
 
     async def take(self) -> str:
-        key = await self.queue.get()
+        _, _, key = await self.queue.get()
         self.queued.discard(key)
         self.running.add(key)
         return key
@@ -551,7 +557,7 @@ class DurableEngine:
         async with self._locks.hold(instance_id):
             await self._store.write(functools.partial(q.create_instance, new=new, start=start))
             self._cache.pop(instance_id, None)
-        self._orchestrations.mark(instance_id)
+        self._orchestrations.mark(instance_id, first=True)
         self._notify(instance_id)
         return instance_id
 

@@ -68,7 +68,6 @@ COMPLETION_TYPES = frozenset(
 #: is left out of the context to keep replay of long histories cheap.
 SDK_READ_TYPES = frozenset({ORCHESTRATOR_STARTED, EXECUTION_STARTED, EVENT_SENT, CONTINUE_AS_NEW} | COMPLETION_TYPES)
 
-_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -81,8 +80,9 @@ def utcnow() -> datetime:
 def format_ts(moment: datetime) -> str:
     """Protocol timestamp text (``%Y-%m-%dT%H:%M:%S.%fZ``) of an aware or UTC-naive datetime."""
     if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.strftime(_FORMAT)
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    # isoformat is much cheaper than strftime("%Y-%m-%dT%H:%M:%S.%fZ") and renders the same text.
+    return moment.isoformat(timespec="microseconds") + "Z"
 
 
 def parse_ts(text: str) -> datetime:

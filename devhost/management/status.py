@@ -60,8 +60,8 @@ _STATUS_NAMES = {status.orchestration_status_code: status.value for status in Ru
 def format_time(moment: datetime) -> str:
     """``yyyy-MM-ddTHH:mm:ssZ`` in UTC (naive datetimes are taken as UTC)."""
     if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat(timespec="seconds") + "Z"
 
 
 def event_type_name(event_type: int) -> str:

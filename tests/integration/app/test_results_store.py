@@ -50,6 +50,31 @@ async def test_a_run_is_recorded_once_even_when_inserted_concurrently(store: Tab
     assert page.continuation_token is None
 
 
+async def test_record_many_inserts_in_transactions_and_records_each_run_once(store: TableResultStore) -> None:
+    big = [f"Hello {'x' * 100} {n}!" for n in range(1_000)]  # over one row's limit: goes by chunks
+    first = [run(f"batch-{n:03d}", [f"Hello {n}!"], minutes=n) for n in range(150)] + [run("big-one", big)]
+    assert await store.record_many(first) == [True] * 151
+    # A later pass sees some of the same runs again: their transaction fails whole on the existing rows,
+    # and the one-by-one fallback records only the new ones.
+    again = [*first[140:150], run("batch-new-1", ["Hello new!"]), run("big-one", big), run("batch-new-2", [])]
+    assert await store.record_many(again) == [False] * 10 + [True, False, True]
+    # Two passes racing over the same fresh runs: every run is recorded by exactly one of them.
+    racing = [run(f"race-{n:02d}", [n]) for n in range(40)]
+    a, b = await asyncio.gather(store.record_many(racing), store.record_many(racing))
+    assert [x != y for x, y in zip(a, b, strict=True)] == [True] * 40
+    results = []
+    token = None
+    while True:
+        page = await store.query_results(top=1_000, continuation_token=token)
+        results += page.results
+        token = page.continuation_token
+        if token is None:
+            break
+    by_id = {r.instance_id: r.output for r in results}
+    assert len(results) == len(by_id) == 151 + 2 + 40
+    assert by_id["batch-007"] == ["Hello 7!"] and by_id["big-one"] == big and by_id["race-39"] == [39]
+
+
 async def test_ten_thousand_city_output_round_trips_through_chunks(store: TableResultStore) -> None:
     output = [f"Hello {'City-' + str(n) + 'x' * 90}!" for n in range(10_000)]  # about 1 MB of JSON
     assert await store.record(run("big", output, orchestration="fanout"))

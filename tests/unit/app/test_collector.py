@@ -73,13 +73,14 @@ class MemorySink:
     async def load_watermark(self) -> Watermark | None:
         return self.watermark
 
-    async def record(self, run: CompletedRun) -> bool:
-        self.inserts += 1
-        await asyncio.sleep(0)
-        if run.instance_id in self.rows:
-            return False
-        self.rows[run.instance_id] = run
-        return True
+    async def record_many(self, runs: Sequence[CompletedRun]) -> list[bool]:
+        outcomes = []
+        for run in runs:
+            self.inserts += 1
+            await asyncio.sleep(0)
+            outcomes.append(run.instance_id not in self.rows)
+            self.rows.setdefault(run.instance_id, run)
+        return outcomes
 
     async def save_watermark(self, previous: Watermark | None, value: datetime) -> bool:
         current_etag = self.watermark.etag if self.watermark else None
