@@ -2,8 +2,8 @@
 
 Loops (all started in ``start`` and stopped in ``stop``):
 * orchestration workers (options.max_concurrent_orchestrations): take a ready instance, read its
-  visible messages, run ONE episode for all of them off the event loop, commit it in one transaction,
-  then dispatch the work it produced;
+  visible messages, run ONE episode for all of them (off the event loop, except the cheap episodes of
+  an orchestration live in a session), commit it in one transaction, then dispatch the work it produced;
 * activity workers (options.max_concurrent_activities): run work items; each completion (inbox
   message + work item deletion) is one write, group-committed with the others;
 * entity workers: one batch of operations per entity at a time, in order;
@@ -79,6 +79,12 @@ STOP_GRACE_SECONDS = 5.0
 DEFER_MIN_COST_S = 0.005
 DEFER_FACTOR = 4.0
 DEFER_MAX_S = 1.0
+#: An episode of an instance whose previous episode took less than this much CPU runs on the event loop
+#: itself (its orchestrator is live in a session, so it only applies the new events): handing it to
+#: the replay pool and back would cost more than the episode.
+INLINE_EPISODE_S = 0.002
+#: ... and that has at most this many completions to apply (an episode's cost grows with them).
+INLINE_EPISODE_MESSAGES = 16
 #: Operations handed to an entity function in one batch.
 ENTITY_BATCH = 100
 _ORCHESTRATION = "o"
@@ -336,13 +342,18 @@ class DurableEngine:
             loop = asyncio.get_running_loop()
             cached = self._cache.get(instance_id)
             now = h.utcnow()
-            self._arrivals.pop(instance_id, None)
-            started = time.perf_counter()
-            outcome, cached = await loop.run_in_executor(
-                self._replay_pool, self._prepare_episode_sync, instance_id, cached, now
-            )
-            if cached is not None:
-                cached.episode_s = time.perf_counter() - started
+            arrivals = self._arrivals.pop(instance_id, 0)
+            if (
+                cached is not None
+                and cached.state is not None
+                and cached.episode_s < INLINE_EPISODE_S
+                and arrivals <= INLINE_EPISODE_MESSAGES
+            ):
+                outcome, cached = self._prepare_episode_sync(instance_id, cached, now)
+            else:
+                outcome, cached = await loop.run_in_executor(
+                    self._replay_pool, self._prepare_episode_sync, instance_id, cached, now
+                )
             if outcome is None or outcome.commit is None:
                 return
             try:
@@ -355,7 +366,8 @@ class DurableEngine:
     def _prepare_episode_sync(
         self, instance_id: str, cached: CachedInstance | None, now: datetime
     ) -> tuple[EpisodeOutcome | None, CachedInstance | None]:
-        """Runs in the replay pool: read the instance and its messages, run the episode."""
+        """Read the instance and its messages, run the episode (in the replay pool, or inline when cheap)."""
+        started = time.thread_time()
         read = self._store.read_sync
         messages = read(functools.partial(q.read_inbox, instance_id=instance_id, now_us=h.to_us(now)))
         if not messages:
@@ -375,6 +387,8 @@ class DurableEngine:
             lambda: next(self._work_ids),
             now,
         )
+        # CPU time, not wall time: waiting for the GIL or the pool says nothing about the episode's cost.
+        cached.episode_s = time.thread_time() - started
         return outcome, cached
 
     def _after_commit(
