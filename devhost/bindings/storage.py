@@ -9,6 +9,8 @@ from azure.data.tables.aio import TableServiceClient
 from azure.storage.blob.aio import BlobServiceClient
 from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
+from devhost.http.auth import is_loopback_host
+
 # Azurite's well-known development account (public, documented by Microsoft).
 DEV_ACCOUNT = "devstoreaccount1"
 DEV_ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -22,10 +24,6 @@ _TABLE_RETRY: dict[str, Any] = {"retry_total": 2, "retry_backoff_factor": 0.5, "
 _POLL_RETRY: dict[str, Any] = {"retry_total": 0, "connection_timeout": 5}
 
 
-#: Hosts that name this machine: storage there (Azurite) is never reached through a proxy.
-_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
-
-
 def client_options(connection_string: str, options: dict[str, Any]) -> dict[str, Any]:
     """SDK client options for a connection string: for storage on loopback, environment proxies are off.
 
@@ -33,8 +31,8 @@ def client_options(connection_string: str, options: dict[str, Any]) -> dict[str,
     every request, a large share of a request's cost against a local emulator; and a proxy set for the
     internet would only break loopback traffic.
     """
-    hosts = {urlsplit(value).hostname for key, value in _parse(connection_string).items() if key.endswith("endpoint")}
-    if hosts and hosts <= _LOOPBACK_HOSTS:
+    hosts = [urlsplit(value).hostname for key, value in _parse(connection_string).items() if key.endswith("endpoint")]
+    if hosts and all(host is not None and is_loopback_host(host) for host in hosts):
         return {**options, "use_env_settings": False}
     return options
 

@@ -12,7 +12,7 @@ import pytest
 
 from devhost.bindings.expressions import BindingExpressionError, resolve
 from devhost.bindings.queue_output import QueueOutputError, decode_message, encode_message, message_bodies
-from devhost.bindings.storage import expand_connection_string
+from devhost.bindings.storage import client_options, expand_connection_string
 from devhost.bindings.table import TableBindingError, table_entities
 from devhost.http.auth import is_loopback_host, load_or_create_keys
 
@@ -60,6 +60,19 @@ def test_development_storage_expands_to_azurite_defaults():
     expanded = expand_connection_string("UseDevelopmentStorage=true")
     assert "QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1" in expanded
     assert expand_connection_string("AccountName=x;AccountKey=y") == "AccountName=x;AccountKey=y"
+
+
+def test_storage_on_loopback_skips_environment_proxies_and_remote_storage_keeps_them():
+    local = expand_connection_string("UseDevelopmentStorage=true")
+    assert client_options(local, {"retry_total": 2}) == {"retry_total": 2, "use_env_settings": False}
+    ipv6 = "AccountName=a;AccountKey=k;QueueEndpoint=http://[::1]:10001/a;TableEndpoint=http://localhost:10002/a"
+    assert client_options(ipv6, {})["use_env_settings"] is False
+    remote = "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=k;EndpointSuffix=core.windows.net"
+    assert client_options(remote, {"retry_total": 2}) == {"retry_total": 2}
+    mixed = (
+        "AccountName=a;AccountKey=k;QueueEndpoint=http://127.0.0.1:10001/a;BlobEndpoint=https://a.blob.core.windows.net"
+    )
+    assert "use_env_settings" not in client_options(mixed, {})
 
 
 @pytest.mark.parametrize(
