@@ -16,7 +16,7 @@ from typing import Any
 from azure.functions._durable_functions import df_dumps, df_loads
 from azure.functions.decorators.function_app import Function
 
-from devhost.durable.models import ActivityFailure, DurableFunctions
+from devhost.durable.models import ActivityFailure, ActivityFunction, DurableFunctions
 from devhost.durable.sessions import SDK_HANDLE_ATTR
 from devhost.logs import invocations, log_invocation_end, log_invocation_start
 
@@ -94,7 +94,7 @@ def activity_adapter(
     input_name: str,
     user_function: Callable[..., Any],
     executor: Executor | None = None,
-) -> Callable[[str], Awaitable[str]]:
+) -> ActivityFunction:
     """Wrap an activity: input JSON text in, result JSON text out; failures become ActivityFailure."""
     is_async = inspect.iscoroutinefunction(user_function)
 
@@ -106,19 +106,27 @@ def activity_adapter(
         log_invocation_end(function_name, invocation_id, (time.perf_counter() - started) * 1000, failure.reason)
         return failure
 
-    def run_sync(input_json: str) -> str | Awaitable[Any]:
-        # A sync activity runs start to end (log lines, decoding, the call, encoding) in one executor job,
-        # keeping that work off the event loop; an awaitable it returns is finished by run() below.
+    def measured(started: float, started_cpu: float) -> None:
+        activity.last_wall_s = time.perf_counter() - started
+        activity.last_cpu_s = time.thread_time() - started_cpu
+
+    def run_in_thread(input_json: str) -> str | Awaitable[str]:
+        # A sync activity runs start to end (log lines, decoding, the call, encoding) in the calling
+        # thread, keeping that work off the event loop; an awaitable it returns is finished by _finish.
         invocation_id = str(uuid.uuid4())
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.thread_time()
         log_invocation_start(function_name, invocation_id, "ActivityTrigger")
         try:
             result = user_function(**{input_name: _decode_activity_input(input_json)})
             if inspect.isawaitable(result):
+                # It finishes on the event loop, so its cost is not known from this thread.
+                activity.last_wall_s = activity.last_cpu_s = None
                 return _finish(result, invocation_id, started)
             output = df_dumps(result)
         except Exception as exc:
+            measured(started, started_cpu)
             raise failed(exc, invocation_id, started) from exc
+        measured(started, started_cpu)
         log_invocation_end(function_name, invocation_id, (time.perf_counter() - started) * 1000)
         return output
 
@@ -133,7 +141,7 @@ def activity_adapter(
     async def run(input_json: str) -> str:
         if not is_async:
             loop = asyncio.get_running_loop()
-            done = await loop.run_in_executor(executor, run_sync, input_json)
+            done = await loop.run_in_executor(executor, run_in_thread, input_json)
             return done if isinstance(done, str) else await done
         invocation_id = str(uuid.uuid4())
         started = time.perf_counter()
@@ -149,7 +157,8 @@ def activity_adapter(
         log_invocation_end(function_name, invocation_id, (time.perf_counter() - started) * 1000)
         return output
 
-    return run
+    activity = ActivityFunction(run=run, run_in_thread=None if is_async else run_in_thread)
+    return activity
 
 
 def entity_adapter(function_name: str, handle: Callable[[Any], str]) -> Callable[[str], str]:
@@ -174,7 +183,7 @@ def build_durable_functions(functions: Sequence[Function], executor: Executor | 
     """Adapters for every orchestrator, activity and entity among the app's functions (from
     ``app.get_functions()``), keyed by lower-cased function name and binding alias."""
     orchestrators: dict[str, Callable[[str], str]] = {}
-    activities: dict[str, Callable[[str], Awaitable[str]]] = {}
+    activities: dict[str, ActivityFunction] = {}
     entities: dict[str, Callable[[str], str]] = {}
     for fn in functions:
         binding = _trigger_binding(fn)

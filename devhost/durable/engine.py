@@ -4,8 +4,9 @@ Loops (all started in ``start`` and stopped in ``stop``):
 * orchestration workers (options.max_concurrent_orchestrations): take a ready instance, read its
   visible messages, run ONE episode for all of them (off the event loop, except the cheap episodes of
   an orchestration live in a session), commit it in one transaction, then dispatch the work it produced;
-* activity workers (options.max_concurrent_activities): run work items; each completion (inbox
-  message + work item deletion) is one write, group-committed with the others;
+* activity workers (options.max_concurrent_activities): run work items, except that quick CPU-bound
+  sync activities go to the single-thread fast lane (activity_lane.py); each completion (inbox message
+  + work item deletion) is one write, group-committed with the others;
 * entity workers: one batch of operations per entity at a time, in order;
 * a timer loop: wakes instances whose durable timers (invisible inbox messages) came due.
 
@@ -24,7 +25,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +34,7 @@ from typing import Any
 from devhost.durable import entities as ent
 from devhost.durable import history as h
 from devhost.durable import sdk_speedups
+from devhost.durable.activity_lane import ActivityLane, Outcome, is_fast
 from devhost.durable.episode import (
     KIND_EVENT,
     CachedInstance,
@@ -89,6 +91,17 @@ INLINE_EPISODE_MESSAGES = 16
 ENTITY_BATCH = 100
 _ORCHESTRATION = "o"
 _ENTITY = "e"
+
+
+def _activity_event(item: q.WorkItem, result: str | BaseException) -> dict[str, Any]:
+    """The event an activity run produces: TaskCompleted with its JSON result, or TaskFailed."""
+    stamp = h.format_ts(h.utcnow())
+    if isinstance(result, ActivityFailure):
+        return h.task_failed(stamp, item.task_id, result.reason, result.details)
+    if isinstance(result, BaseException):  # an adapter bug must fail the task, not the host
+        reason = f"Activity function '{item.name}' failed: {type(result).__name__}: {result}"
+        return h.task_failed(stamp, item.task_id, reason, repr(result))
+    return h.task_completed(stamp, item.task_id, result)
 
 
 class _KeyedLocks:
@@ -164,6 +177,9 @@ class DurableEngine:
         self._orchestrations = _ReadyQueue()
         self._entities = _ReadyQueue()
         self._activities: asyncio.Queue[q.WorkItem] = asyncio.Queue()
+        self._lane = ActivityLane(functions.activities, self._lane_finished)
+        #: Tasks finishing awaitables that sync activities in the lane returned (see _lane_finished).
+        self._lane_finishers: set[asyncio.Task[None]] = set()
         self._timers: list[tuple[int, int, str, str]] = []
         self._timer_seq = itertools.count()
         self._timer_wakeup = asyncio.Event()
@@ -213,6 +229,7 @@ class DurableEngine:
         for index in range(max(1, min(4, self.options.max_concurrent_orchestrations))):
             self._workers.append(asyncio.create_task(self._entity_worker(), name=f"entities-{index}"))
         self._workers.append(asyncio.create_task(self._timer_loop(), name="durable-timers"))
+        self._lane.start(asyncio.get_running_loop())
         for index in range(max(1, self.options.max_concurrent_activities)):
             self._activity_workers.append(asyncio.create_task(self._activity_worker(), name=f"activities-{index}"))
         log.info("Durable task hub '%s' started (%s)", self.task_hub, self._store.path)
@@ -234,6 +251,10 @@ class DurableEngine:
         await asyncio.gather(*self._workers, *self._activity_workers, return_exceptions=True)
         self._workers.clear()
         self._activity_workers.clear()
+        await self._lane.stop(STOP_GRACE_SECONDS)
+        for finisher in list(self._lane_finishers):
+            finisher.cancel()
+        await asyncio.gather(*self._lane_finishers, return_exceptions=True)
         # An episode cancelled above may still be running in the replay pool on a store read connection:
         # let it finish before the store closes its connections (closing under it crashes the process).
         await asyncio.to_thread(self._replay_pool.shutdown, True)
@@ -441,17 +462,37 @@ class DurableEngine:
         assert task is not None
         while not self._stopping:
             item = await self._activities.get()
+            function = self.functions.activities.get(item.name.lower())
+            if function is not None and is_fast(function):
+                self._lane.submit(item)
+                continue
             self._busy_activity_workers.add(task)
             try:
-                event = await self._run_activity(item)
-                message = q.NewMessage(item.instance_id, item.execution_id, KIND_EVENT, event, h.to_us(h.utcnow()))
-                # Do not wait for the commit: the next activity starts while this one is group-committed.
-                future = self._store.submit(
-                    functools.partial(q.complete_work_item, work_id=item.work_id, message=message)
-                )
-                future.add_done_callback(functools.partial(self._activity_committed, item))
+                self._submit_completion(item, await self._run_activity(item))
             finally:
                 self._busy_activity_workers.discard(task)
+
+    def _lane_finished(self, batch: list[tuple[q.WorkItem, Outcome]]) -> None:
+        for item, outcome in batch:
+            if isinstance(outcome, (str, BaseException)):
+                self._submit_completion(item, _activity_event(item, outcome))
+            else:  # a sync function returned an awaitable: it finishes on the event loop
+                finisher = asyncio.create_task(self._finish_lane_activity(item, outcome))
+                self._lane_finishers.add(finisher)
+                finisher.add_done_callback(self._lane_finishers.discard)
+
+    async def _finish_lane_activity(self, item: q.WorkItem, pending: Awaitable[str]) -> None:
+        try:
+            result: str | BaseException = await pending
+        except Exception as exc:
+            result = exc
+        self._submit_completion(item, _activity_event(item, result))
+
+    def _submit_completion(self, item: q.WorkItem, event: dict[str, Any]) -> None:
+        message = q.NewMessage(item.instance_id, item.execution_id, KIND_EVENT, event, h.to_us(h.utcnow()))
+        # Not awaited: the next activity starts while this one is group-committed.
+        future = self._store.submit(functools.partial(q.complete_work_item, work_id=item.work_id, message=message))
+        future.add_done_callback(functools.partial(self._activity_committed, item))
 
     def _activity_committed(self, item: q.WorkItem, future: asyncio.Future[bool]) -> None:
         if future.cancelled():
@@ -465,27 +506,23 @@ class DurableEngine:
             self._orchestrations.mark(item.instance_id)
 
     async def _run_activity(self, item: q.WorkItem) -> dict[str, Any]:
-        stamp = h.format_ts
-        adapter = self.functions.activities.get(item.name.lower())
+        function = self.functions.activities.get(item.name.lower())
+        if function is None and item.name != HTTP_ACTIVITY:
+            known = ", ".join(sorted(self.functions.activities)) or "none"
+            return h.task_failed(
+                h.format_ts(h.utcnow()),
+                item.task_id,
+                f"Activity function '{item.name}' does not exist.",
+                f"Registered activity functions: {known}.",
+            )
         try:
-            if adapter is None and item.name == HTTP_ACTIVITY:
-                result = await run_http_activity(item.input)
-            elif adapter is None:
-                known = ", ".join(sorted(self.functions.activities)) or "none"
-                return h.task_failed(
-                    stamp(h.utcnow()),
-                    item.task_id,
-                    f"Activity function '{item.name}' does not exist.",
-                    f"Registered activity functions: {known}.",
-                )
+            if function is None:
+                result: str | BaseException = await run_http_activity(item.input)
             else:
-                result = await adapter(item.input or "null")
-        except ActivityFailure as failure:
-            return h.task_failed(stamp(h.utcnow()), item.task_id, failure.reason, failure.details)
-        except Exception as exc:  # an adapter bug must fail the task, not the host
-            reason = f"Activity function '{item.name}' failed: {type(exc).__name__}: {exc}"
-            return h.task_failed(stamp(h.utcnow()), item.task_id, reason, repr(exc))
-        return h.task_completed(stamp(h.utcnow()), item.task_id, result)
+                result = await function.run(item.input or "null")
+        except Exception as exc:
+            result = exc
+        return _activity_event(item, result)
 
     # ================================================================ entities
     async def _entity_worker(self) -> None:

@@ -112,6 +112,21 @@ class EntityRecord:
     locked_by: str | None = None
 
 
+@dataclass
+class ActivityFunction:
+    """One activity function as the engine runs it: input JSON text in, result JSON text out. Both entry
+    points raise ActivityFailure when the function fails."""
+
+    #: One invocation, awaited on the event loop (a sync function runs in the function thread pool).
+    run: Callable[[str], Awaitable[str]]
+    #: Sync (def) functions only: one invocation in the calling thread. Returns an awaitable if the
+    #: function returned one (the caller finishes it on the event loop).
+    run_in_thread: Callable[[str], str | Awaitable[str]] | None = None
+    #: Wall-clock and CPU seconds of its last invocation run by run_in_thread (None before the first).
+    last_wall_s: float | None = None
+    last_cpu_s: float | None = None
+
+
 @dataclass(frozen=True)
 class DurableFunctions:
     """The app's durable functions by name, as adapters the engine can call.
@@ -122,8 +137,8 @@ class DurableFunctions:
     #: Orchestrator handle: context JSON text in, OrchestratorState JSON text out (or raises, see
     #: durable-protocol.md 2.2). Synchronous and CPU-bound; the engine runs it off the event loop.
     orchestrators: Mapping[str, Callable[[str], str]] = field(default_factory=dict)
-    #: Activity adapter: input JSON text in, result JSON text out. Raises ActivityFailure on error.
-    activities: Mapping[str, Callable[[str], Awaitable[str]]] = field(default_factory=dict)
+    #: Activity functions (see ActivityFunction).
+    activities: Mapping[str, ActivityFunction] = field(default_factory=dict)
     #: Entity handle: entity request JSON text in, entity response JSON text out.
     entities: Mapping[str, Callable[[str], str]] = field(default_factory=dict)
 

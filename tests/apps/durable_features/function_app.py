@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -81,6 +82,29 @@ async def probe(value: int) -> int:
 
 
 @app.activity_trigger(input_name="value")
+def where(value: int) -> dict[str, Any]:
+    """Quick and CPU-bound: which thread ran it."""
+    return {"value": value, "thread": threading.current_thread().name}
+
+
+@app.activity_trigger(input_name="value")
+def busy(value: int) -> int:
+    """Quick and CPU-bound, but not free: computes for 0.3 ms."""
+    until = time.thread_time() + 0.0003
+    while time.thread_time() < until:
+        pass
+    return value
+
+
+@app.activity_trigger(input_name="value")
+def sleepy(value: int) -> dict[str, Any]:
+    """Blocks for 50 ms like an I/O call: when it ran, and on which thread."""
+    started = time.monotonic()
+    time.sleep(0.05)
+    return {"value": value, "thread": threading.current_thread().name, "start": started, "end": time.monotonic()}
+
+
+@app.activity_trigger(input_name="value")
 def bad_result(value: Any) -> Any:
     return object()  # not JSON-serializable: the task must fail, nothing else
 
@@ -97,6 +121,13 @@ def bad_result_orch(context: df.DurableOrchestrationContext):
 def http_orch(context: df.DurableOrchestrationContext):
     response = yield context.call_http("GET", context.get_input())
     return {"status": response["statusCode"], "content": response["content"]}
+
+
+@app.orchestration_trigger(context_name="context")
+def activity_fan(context: df.DurableOrchestrationContext):
+    """Input [activity name, count]: call the activity with 0..count-1 in parallel."""
+    name, count = context.get_input()
+    return (yield context.task_all([context.call_activity(name, i) for i in range(count)]))
 
 
 @app.orchestration_trigger(context_name="context")
