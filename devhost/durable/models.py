@@ -135,7 +135,8 @@ class DurableFunctions:
     """
 
     #: Orchestrator handle: context JSON text in, OrchestratorState JSON text out (or raises, see
-    #: durable-protocol.md 2.2). Synchronous and CPU-bound; the engine runs it off the event loop.
+    #: durable-protocol.md 2.2). Synchronous and CPU-bound; the engine runs it in its replay pool (and the
+    #: cheap episodes of an orchestration live in a session on the event loop).
     orchestrators: Mapping[str, Callable[[str], str]] = field(default_factory=dict)
     #: Activity functions (see ActivityFunction).
     activities: Mapping[str, ActivityFunction] = field(default_factory=dict)
