@@ -17,7 +17,7 @@ from hello_cities.collector import (
     Watermark,
     run_collection_pass,
 )
-from hello_cities.results_store import TableResultStore, open_result_store, row_key_for
+from hello_cities.results_store import StoredResult, TableResultStore, open_result_store, row_key_for
 from tests.support.azurite import Azurite
 
 pytestmark = pytest.mark.azurite
@@ -28,6 +28,18 @@ T0 = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
 async def store(azurite: Azurite) -> AsyncIterator[TableResultStore]:
     async with open_result_store(azurite.connection_string, f"results{uuid.uuid4().hex[:10]}") as opened:
         yield opened
+
+
+async def all_results(store: TableResultStore) -> list[StoredResult]:
+    """Every recorded result, following continuation tokens."""
+    results: list[StoredResult] = []
+    token = None
+    while True:
+        page = await store.query_results(top=1000, continuation_token=token)
+        results += page.results
+        token = page.continuation_token
+        if token is None:
+            return results
 
 
 def run(instance_id: str, output: object, minutes: int = 0, orchestration: str = "chaining") -> CompletedRun:
@@ -62,14 +74,7 @@ async def test_record_many_inserts_in_transactions_and_records_each_run_once(sto
     racing = [run(f"race-{n:02d}", [n]) for n in range(40)]
     a, b = await asyncio.gather(store.record_many(racing), store.record_many(racing))
     assert [x != y for x, y in zip(a, b, strict=True)] == [True] * 40
-    results = []
-    token = None
-    while True:
-        page = await store.query_results(top=1_000, continuation_token=token)
-        results += page.results
-        token = page.continuation_token
-        if token is None:
-            break
+    results = await all_results(store)
     by_id = {r.instance_id: r.output for r in results}
     assert len(results) == len(by_id) == 151 + 2 + 40
     assert by_id["batch-007"] == ["Hello 7!"] and by_id["big-one"] == big and by_id["race-39"] == [39]
@@ -154,14 +159,7 @@ async def test_collection_passes_record_more_than_a_page_exactly_once(store: Tab
         *(run_collection_pass(list_window, store, RecordedCache(), now=now + timedelta(seconds=10)) for _ in range(2))
     )
     assert sum(r.recorded for r in second) == 20
-    results = []
-    token = None
-    while True:
-        page = await store.query_results(top=1000, continuation_token=token)
-        results += page.results
-        token = page.continuation_token
-        if token is None:
-            break
+    results = await all_results(store)
     assert sorted(r.instance_id for r in results) == sorted(instances)
     watermark = await store.load_watermark()
     assert isinstance(watermark, Watermark) and watermark.value > T0
