@@ -13,7 +13,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from hello_cities.catalog import ACTIVITY_NAME, CHAINING, FAN_OUT_FAN_IN, Orchestration
-from hello_cities.collector import CollectorError, PassReport, RecordedCache, run_collection_pass
+from hello_cities.collector import CollectorError, PassReport, RecordedCache, ScanMemory, run_collection_pass
 from hello_cities.durable_source import durable_lister
 from hello_cities.messages import InvalidMessageError, StartRequest, parse_start_message
 from hello_cities.results_query import InvalidQueryError, encode_continuation_token, parse_results_query
@@ -34,6 +34,8 @@ app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 logger = logging.getLogger(__name__)
 # Ids recorded by this worker process: lets repeated passes skip rows they already inserted.
 _recorded = RecordedCache()
+# What this worker's last pass saw: passes in quick succession rescan less (see hello_cities/collector.py).
+_scan_memory = ScanMemory()
 
 
 @app.activity_trigger(input_name="city")
@@ -141,10 +143,11 @@ async def start_from_queue(message: func.QueueMessage, client: df.DurableOrchest
 
 
 async def _collect(client: df.DurableOrchestrationClient, store: TableResultStore) -> PassReport:
-    report = await run_collection_pass(durable_lister(client), store, _recorded)
+    report = await run_collection_pass(durable_lister(client), store, _recorded, memory=_scan_memory)
     logging.info(
-        "Collected results: %d new, %d already recorded, %d instances seen in %d queries, %d still running; "
+        "Collected results%s: %d new, %d already recorded, %d instances seen in %d queries, %d still running; "
         "watermark %s.",
+        " (quick pass)" if report.quick else "",
         report.recorded,
         report.already_recorded,
         report.instances_seen,

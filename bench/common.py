@@ -23,11 +23,21 @@ class Sizes:
     w4_orchestrations: int = 200
     w4_cities: int = 5
     w5_messages: int = 1000
+    #: W5-paced: the same messages sent at a fixed rate that leaves the machine spare CPU.
+    w5_paced_messages: int = 500
+    w5_paced_rate: float = 50.0
 
     @classmethod
     def smoke(cls) -> Sizes:
         """A few seconds in all."""
-        return cls(w1_orchestrations=4, w2_activities=5, w3_fan_outs=(5, 20, 40), w4_orchestrations=4, w5_messages=5)
+        return cls(
+            w1_orchestrations=4,
+            w2_activities=5,
+            w3_fan_outs=(5, 20, 40),
+            w4_orchestrations=4,
+            w5_messages=5,
+            w5_paced_messages=5,
+        )
 
     def to_json(self) -> str:
         """JSON text for a runner subprocess's --sizes."""

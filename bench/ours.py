@@ -186,17 +186,30 @@ async def wait_recorded(table: TableClient, ids: set[str]) -> tuple[int, float]:
         await asyncio.sleep(W5_POLL_S)
 
 
-async def run_w5(driver: Driver, azurite: Azurite, count: int) -> dict[str, Any]:
-    """W5: producer messages through the queue; message-to-Running latency and time until all are recorded."""
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def run_w5(driver: Driver, azurite: Azurite, sizes: Sizes) -> dict[str, Any]:
+    """W5 and W5-paced: producer messages through the queue; message-to-Running latency and time until
+    all are recorded, sent as fast as Azurite takes them and then at a fixed rate."""
     table = TableClient.from_connection_string(azurite.connection_string, W5_TABLE)
     async with table:
         # Start on a settled host: the app's collector first records the runs of W1-W4, so that their
         # collection is not measured as part of W5.
         await wait_recorded(table, set(driver.started))
-        return await _run_w5(driver, azurite, table, count)
+        results = {"W5": await _run_w5(driver, azurite, table, sizes.w5_messages)}
+        # Each run returns once its results are all recorded, so the paced one starts on a settled host too.
+        paced = await _run_w5(driver, azurite, table, sizes.w5_paced_messages, rate=sizes.w5_paced_rate)
+        results["W5-paced"] = paced
+        return results
 
 
-async def _run_w5(driver: Driver, azurite: Azurite, table: TableClient, count: int) -> dict[str, Any]:
+async def _run_w5(
+    driver: Driver, azurite: Azurite, table: TableClient, count: int, rate: float | None = None
+) -> dict[str, Any]:
     queue = QueueClient.from_connection_string(azurite.connection_string, W5_QUEUE)
     request_ids = [f"bench-{uuid.uuid4().hex[:12]}" for _ in range(count)]
     sent: dict[str, float] = {}
@@ -204,13 +217,21 @@ async def _run_w5(driver: Driver, azurite: Azurite, table: TableClient, count: i
 
     def send_all() -> None:
         # The producer's own encoding, one message per request like `producer.py chaining --count N`.
-        for request_id in request_ids:
+        start = time.monotonic()
+        for n, request_id in enumerate(request_ids):
+            if rate:
+                time.sleep(max(0.0, start + n / rate - time.monotonic()))
             payload = encode_for_queue(encode_start_message("chaining", request_id))
             sent[instance_id_for(request_id)] = time.time()
             queue.send_message(payload)
 
+    pids = {"host": driver.host.process.pid, "azurite": azurite.managed.process.pid, "sender": os.getpid()}
+    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     first = time.time()
     await loop.run_in_executor(None, send_all)
+    send_s = time.time() - first
+    # Where the machine's two cores went while messages were arriving ("sender" is this bench process).
+    cores = {name: round((cpu_seconds(pid) - cpu_before[name]) / send_s, 2) for name, pid in pids.items()}
     queue.close()
     _, last_recorded = await wait_recorded(table, set(sent))
     recorded_s = last_recorded - first
@@ -221,6 +242,7 @@ async def _run_w5(driver: Driver, azurite: Azurite, table: TableClient, count: i
         running[instance_id] = min(_ts(t) for t in scheduled)
     m = measurement_from(sent, running, count)
     m.wall_s = recorded_s  # the W5 figure is the time until everything is recorded
+    m.extra.update(send_rate=round(count / send_s, 1), cores_while_sending=cores, paced_rate=rate)
     return m.to_dict()
 
 
@@ -316,7 +338,7 @@ async def run_ours(azurite: Azurite, sizes: Sizes, *, fill_count: int) -> dict[s
         async with aiohttp.ClientSession() as session:
             driver = Driver(host, session)
             results.update(await run_w1_to_w4(driver, sizes))
-            results["W5"] = await run_w5(driver, azurite, sizes.w5_messages)
+            results.update(await run_w5(driver, azurite, sizes))
             await _close_sdk_session()
     finally:
         code = host.terminate()

@@ -12,6 +12,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
@@ -23,8 +24,10 @@ from hello_cities.collector import (
     CompletedRun,
     InstanceSnapshot,
     RecordedCache,
+    ScanMemory,
     Watermark,
     next_watermark,
+    plan_windows,
     run_collection_pass,
     scan_created_between,
 )
@@ -39,6 +42,7 @@ class FakeHost:
 
     instances: dict[str, InstanceSnapshot] = field(default_factory=dict)
     queries: int = 0
+    rows_listed: int = 0
 
     async def list_window(self, start: datetime, end: datetime) -> Sequence[InstanceSnapshot]:
         self.queries += 1
@@ -46,6 +50,7 @@ class FakeHost:
         matching = sorted(
             (i for i in self.instances.values() if start <= i.created_time <= end), key=lambda i: i.instance_id
         )
+        self.rows_listed += min(len(matching), PAGE_SIZE)
         return matching[:PAGE_SIZE]
 
     def add(
@@ -170,6 +175,64 @@ async def test_cache_spares_inserts_on_rescans() -> None:
     for seconds in (60, 70, 80):
         await run_collection_pass(host.list_window, sink, cache, now=T0 + timedelta(seconds=seconds))
     assert sink.inserts == 1
+
+
+def test_planned_windows_cover_the_range_and_split_crowded_seconds() -> None:
+    start, end = T0 + timedelta(milliseconds=300), T0 + timedelta(seconds=8)
+    per_second = {T0: 20, T0 + timedelta(seconds=1): 50, T0 + timedelta(seconds=2): 250, T0 + timedelta(seconds=5): 10}
+    windows = plan_windows(start, end, per_second, fill=60)
+    assert windows[0][0] == start and windows[-1][1] == end
+    assert all(a[1] == b[0] for a, b in pairwise(windows))  # consecutive, no gaps
+    assert all(low < high for low, high in windows)
+    # Second 0 and 1 (70 together) do not share a window; second 2 (250) is cut into 5 parts.
+    assert (start, T0 + timedelta(seconds=1)) in windows
+    crowded = [w for w in windows if T0 + timedelta(seconds=2) <= w[0] and w[1] <= T0 + timedelta(seconds=3)]
+    assert len(crowded) == 5
+    assert plan_windows(start, end, {}) == [(start, end)]
+
+
+async def test_frequent_passes_with_memory_rescan_less_and_still_record_everything_once() -> None:
+    """A stream of runs, a pass every second: with memory, quick passes cut the queries, and a run that
+    becomes visible late (created in a part quick passes no longer scan) is found by the next full pass."""
+    rng = random.Random(3)
+    outcomes: dict[bool, tuple[int, int, int, dict[str, CompletedRun]]] = {}
+    for with_memory in (False, True):
+        host, sink, cache = FakeHost(), MemorySink(), RecordedCache()
+        memory = ScanMemory() if with_memory else None
+        quick = 0
+        for second in range(40):
+            now = T0 + timedelta(seconds=second)
+            for n in range(120 if second < 20 else 0):  # 120 runs a second for 20 s, each running for 1-3 s
+                created = now - timedelta(microseconds=rng.randrange(0, 1_000_000))
+                host.add(f"run-{second}-{n}", created, status="Running")
+            for instance in list(host.instances.values()):
+                if instance.runtime_status == "Running" and instance.created_time < now - timedelta(seconds=2):
+                    host.complete(instance.instance_id, now)
+            if second == 25:  # created 4 s ago, visible only now: behind where quick passes start
+                host.add("late", now - timedelta(seconds=4))
+            report = await run_collection_pass(host.list_window, sink, cache, now=now, memory=memory)
+            quick += report.quick
+        outcomes[with_memory] = (host.queries, host.rows_listed, quick, sink.rows)
+    plain_queries, plain_listed, plain_quick, plain_rows = outcomes[False]
+    memory_queries, memory_listed, memory_quick, memory_rows = outcomes[True]
+    assert plain_quick == 0 and memory_quick > 25
+    assert set(memory_rows) == set(plain_rows) and "late" in memory_rows and len(memory_rows) == 2_401
+    assert memory_queries < plain_queries * 0.6, (memory_queries, plain_queries)
+    assert memory_listed < plain_listed * 0.4, (memory_listed, plain_listed)
+
+
+async def test_a_quick_pass_leaves_the_stored_watermark_alone() -> None:
+    host, sink, cache, memory = FakeHost(), MemorySink(), RecordedCache(), ScanMemory()
+    host.add("a", T0)
+    full = await run_collection_pass(host.list_window, sink, cache, now=T0 + timedelta(seconds=30), memory=memory)
+    host.add("b", T0 + timedelta(seconds=31))
+    quick = await run_collection_pass(host.list_window, sink, cache, now=T0 + timedelta(seconds=32), memory=memory)
+    assert not full.quick and full.watermark_saved
+    assert quick.quick and not quick.watermark_saved and quick.recorded == 1
+    assert sink.watermark is not None and sink.watermark.value == full.watermark
+    # SETTLE_TIME after the full pass, the next one is full again.
+    later = await run_collection_pass(host.list_window, sink, cache, now=T0 + timedelta(seconds=40), memory=memory)
+    assert not later.quick and later.watermark_saved
 
 
 def test_next_watermark_takes_the_earliest_unfinished_instance() -> None:
