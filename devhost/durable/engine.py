@@ -173,6 +173,8 @@ class DurableEngine:
         #: Aggregates for the dashboard's overview (dashboard HubStatistics).
         self.statistics = TaskHubStatistics(store)
         self._cache: dict[str, CachedInstance] = {}
+        #: Instances whose episode commit is in flight: the store may show its result before the cache does.
+        self._committing: set[str] = set()
         self._locks = _KeyedLocks()
         self._orchestrations = _ReadyQueue()
         self._entities = _ReadyQueue()
@@ -377,11 +379,14 @@ class DurableEngine:
                 )
             if outcome is None or outcome.commit is None:
                 return
+            self._committing.add(instance_id)
             try:
                 touched = await self._store.write(functools.partial(q.commit_episode, commit=outcome.commit))
             except BaseException:
                 self._cache.pop(instance_id, None)
                 raise
+            finally:
+                self._committing.discard(instance_id)
             self._after_commit(instance_id, cached, outcome, touched)
 
     def _prepare_episode_sync(
@@ -615,7 +620,9 @@ class DurableEngine:
     async def get_instance(self, instance_id: str) -> InstanceRecord | None:
         """The instance's current record, or None."""
         cached = self._cache.get(instance_id)
-        if cached is not None:
+        # While an episode commits, readers of the store (instance lists) may already see its outcome:
+        # answer from the store too, or a list could say Completed while this still says Running.
+        if cached is not None and instance_id not in self._committing:
             return cached.row.record
         # A primary-key lookup takes tens of microseconds: cheaper on the loop than a reader-pool round trip.
         row = self._store.read_sync(functools.partial(q.get_instance, instance_id=instance_id))

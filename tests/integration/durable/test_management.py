@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sqlite3
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from devhost.durable import history as h
 from devhost.durable.models import InstanceQuery, RuntimeStatus
 from devhost.errors import InstanceNotFoundError, InstanceStateError, InvalidRequestError
-from tests.integration.durable.conftest import Harness
+from tests.integration.durable.conftest import Harness, client_body
 
 
 async def test_suspend_holds_events_until_resume(harness: Harness) -> None:
@@ -134,3 +138,53 @@ async def test_query_filters_and_keyset_paging(harness: Harness) -> None:
     assert [r.instance_id for r in window.instances] == ["q-parent"]
     with pytest.raises(InvalidRequestError):
         await harness.engine.query_instances(InstanceQuery(continuation_token="not-a-token"))
+
+
+async def test_status_agrees_with_the_store_while_a_commit_is_being_acknowledged(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store shows an episode's outcome as soon as the writer commits, before the engine hears back;
+    a status read in between must not answer from the engine's older cached row."""
+    store = harness.engine._store
+    loop = asyncio.get_running_loop()
+    real_submit = store.submit
+
+    def slow_submit(fn: Callable[[sqlite3.Connection], Any]) -> asyncio.Future[Any]:
+        # Commits happen at once; their acknowledgement reaches the engine 0.3 s later.
+        inner, outer = real_submit(fn), loop.create_future()
+
+        def relay(done: asyncio.Future[Any]) -> None:
+            error = done.exception()
+            if error is not None:
+                outer.set_exception(error)
+            else:
+                outer.set_result(done.result())
+
+        inner.add_done_callback(lambda done: loop.call_later(0.3, relay, done))
+        return outer
+
+    monkeypatch.setattr(store, "submit", slow_submit)
+    instance_id = await harness.engine.start_orchestration("activity_fan", None, client_body(["where", 1]))
+    observer = sqlite3.connect(store.path)
+    try:
+
+        def stored_status() -> str:
+            row = observer.execute("SELECT status FROM instances WHERE instance_id = ?", (instance_id,)).fetchone()
+            return str(row[0])
+
+        seen: set[str] = set()
+        deadline = loop.time() + 20
+        while stored_status() != "Completed":
+            assert loop.time() < deadline, "the instance did not complete"
+            record = await harness.engine.get_instance(instance_id)
+            assert record is not None
+            seen.add(record.runtime_status.value)
+            await asyncio.sleep(0.01)
+        # Committed, not yet acknowledged (the engine still has the instance as running in its cache).
+        assert instance_id in harness.engine._cache
+        record = await harness.engine.get_instance(instance_id)
+        assert record is not None and record.runtime_status is RuntimeStatus.COMPLETED
+        assert "Running" in seen
+    finally:
+        observer.close()
+    await harness.ended(instance_id)
