@@ -230,7 +230,8 @@ async def _run_w5(
     first = time.time()
     await loop.run_in_executor(None, send_all)
     send_s = time.time() - first
-    # Where the machine's two cores went while messages were arriving ("sender" is this bench process).
+    # Where the machine's two cores went while messages were arriving ("sender" is this bench process,
+    # which also reads the host's log output).
     cores = {name: round((cpu_seconds(pid) - cpu_before[name]) / send_s, 2) for name, pid in pids.items()}
     queue.close()
     _, last_recorded = await wait_recorded(table, set(sent))
