@@ -154,6 +154,8 @@ async def test_status_agrees_with_the_store_while_a_commit_is_being_acknowledged
         inner, outer = real_submit(fn), loop.create_future()
 
         def relay(done: asyncio.Future[Any]) -> None:
+            if outer.done():  # the engine stopped waiting (shutdown)
+                return
             error = done.exception()
             if error is not None:
                 outer.set_exception(error)
