@@ -36,6 +36,7 @@ from hello_cities.results_store import RESULT_PARTITION
 from producer import encode_for_queue
 from tests.support.azurite import REPO_ROOT, Azurite
 from tests.support.devhost import DevHost, start_devhost
+from tests.support.waiting import wait_until_async
 
 MGMT = "/runtime/webhooks/durabletask"
 RPC = "/_rpc/durabletask/"
@@ -194,12 +195,17 @@ async def _wake_poller(driver: Driver, queue: QueueClient) -> None:
     """
     request_id = f"bench-wake-{uuid.uuid4().hex[:12]}"
     instance_id = instance_id_for(request_id)
-    await asyncio.to_thread(queue.send_message, encode_for_queue(encode_start_message("chaining", request_id)))
-    deadline = time.monotonic() + TIMEOUT_S
-    while (await driver.client.get_status(instance_id)).runtime_status is None:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the queue trigger did not start {instance_id} within {TIMEOUT_S} s")
-        await asyncio.sleep(0.01)
+    await asyncio.to_thread(queue.send_message, _start_payload(request_id))
+
+    async def started() -> bool:
+        return (await driver.client.get_status(instance_id)).runtime_status is not None
+
+    await wait_until_async(started, TIMEOUT_S, f"the queue trigger to start {instance_id}", interval=0.01)
+
+
+def _start_payload(request_id: str) -> str:
+    """A chaining start request as producer.py puts it on the queue."""
+    return encode_for_queue(encode_start_message("chaining", request_id))
 
 
 def cpu_seconds(pid: int) -> float:
@@ -246,7 +252,7 @@ async def _run_w5(
         for n, request_id in enumerate(request_ids):
             if rate:
                 time.sleep(max(0.0, start + n / rate - time.monotonic()))
-            payload = encode_for_queue(encode_start_message("chaining", request_id))
+            payload = _start_payload(request_id)
             sent[instance_id_for(request_id)] = time.time()
             queue.send_message(payload)
 

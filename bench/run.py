@@ -122,43 +122,20 @@ def build_rows(
             row["goal"] = "wall < 5 s"
             row["met"] = mine["wall_s"] < 5.0
         rows.append(row)
-    w5 = ours["W5"]
+    w5, paced = ours["W5"], ours["W5-paced"]
+    description = f"{w5['count']} producer.py queue messages through Azurite until all results are recorded"
     rows.append(
         {
-            "id": "W5",
-            "description": f"{w5['count']} producer.py queue messages through Azurite until all results are recorded",
-            "metric": "messages/s",
-            "ours": w5["rate"],
-            "peer": None,
-            "ratio": None,
-            "wall_s": w5["wall_s"],
-            "p50_s": w5["p50_s"],
-            "p95_s": w5["p95_s"],
-            "send_rate": w5["send_rate"],
-            "cores_while_sending": w5["cores_while_sending"],
+            **_queue_row("W5", description, w5),
             "goal": "p50 message-to-Running < 0.1 s, all recorded < 15 s",
             "met": w5["p50_s"] < 0.1 and w5["wall_s"] < 15.0,
         }
     )
-    paced = ours["W5-paced"]
-    rows.append(
-        {
-            "id": "W5-paced",
-            "description": (
-                f"W5 with {paced['count']} messages sent at {paced['paced_rate']:g}/s instead of as fast as "
-                "Azurite takes them (no goal: the host's latency when the machine has CPU to spare)"
-            ),
-            "metric": "messages/s",
-            "ours": paced["rate"],
-            "peer": None,
-            "ratio": None,
-            "wall_s": paced["wall_s"],
-            "p50_s": paced["p50_s"],
-            "p95_s": paced["p95_s"],
-            "send_rate": paced["send_rate"],
-            "cores_while_sending": paced["cores_while_sending"],
-        }
+    description = (
+        f"W5 with {paced['count']} messages sent at {paced['paced_rate']:g}/s instead of as fast as "
+        "Azurite takes them (no goal: the host's latency when the machine has CPU to spare)"
     )
+    rows.append(_queue_row("W5-paced", description, paced))
     rows.append(
         {
             "id": "R-rss-w3",
@@ -202,6 +179,23 @@ def build_rows(
         # Ours-only rows: no peer has a queue trigger, a host process or this store.
         row.update(peer_dbos=None, ratio_dbos=None)
     return rows
+
+
+def _queue_row(row_id: str, description: str, measured: dict[str, Any]) -> dict[str, Any]:
+    """A row for a W5 run (ours only): messages/s until recorded, latency, send rate and cores used."""
+    return {
+        "id": row_id,
+        "description": description,
+        "metric": "messages/s",
+        "ours": measured["rate"],
+        "peer": None,
+        "ratio": None,
+        "wall_s": measured["wall_s"],
+        "p50_s": measured["p50_s"],
+        "p95_s": measured["p95_s"],
+        "send_rate": measured["send_rate"],
+        "cores_while_sending": measured["cores_while_sending"],
+    }
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
