@@ -11,6 +11,7 @@ enter the figures.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import sqlite3
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,7 @@ CHAINING = "chaining_orchestration"
 FAN_OUT = "fan_out_fan_in_orchestration"
 W5_QUEUE = "bench-requests"
 W5_TABLE = "BenchResults"
+W5_FLOOR_QUEUE = "bench-floor"
 
 
 def _ts(text: str) -> float:
@@ -216,7 +219,7 @@ def cpu_seconds(pid: int) -> float:
 
 async def run_w5(driver: Driver, azurite: Azurite, sizes: Sizes) -> dict[str, Any]:
     """W5 and W5-paced: producer messages through the queue; message-to-Running latency and time until
-    all are recorded, sent as fast as Azurite takes them and then at a fixed rate."""
+    all are recorded, sent as fast as Azurite takes them and then at a fixed rate. Then W5-floor."""
     table = TableClient.from_connection_string(azurite.connection_string, W5_TABLE)
     async with table:
         # Start on a settled host: the app's collector first records the runs of W1-W4, so that their
@@ -228,7 +231,8 @@ async def run_w5(driver: Driver, azurite: Azurite, sizes: Sizes) -> dict[str, An
             driver, azurite, table, sizes.w5_paced_messages, rate=sizes.w5_paced_rate, wake_poller=True
         )
         results["W5-paced"] = paced
-        return results
+    results["W5-floor"] = await run_w5_floor(azurite, sizes.w5_messages)
+    return results
 
 
 async def _run_w5(
@@ -241,41 +245,90 @@ async def _run_w5(
 ) -> dict[str, Any]:
     queue = QueueClient.from_connection_string(azurite.connection_string, W5_QUEUE)
     request_ids = [f"bench-{uuid.uuid4().hex[:12]}" for _ in range(count)]
-    sent: dict[str, float] = {}
-    loop = asyncio.get_running_loop()
     if wake_poller:
         await _wake_poller(driver, queue)
-
-    def send_all() -> None:
-        # The producer's own encoding, one message per request like `producer.py chaining --count N`.
-        start = time.monotonic()
-        for n, request_id in enumerate(request_ids):
-            if rate:
-                time.sleep(max(0.0, start + n / rate - time.monotonic()))
-            payload = _start_payload(request_id)
-            sent[instance_id_for(request_id)] = time.time()
-            queue.send_message(payload)
-
     pids = {"host": driver.host.process.pid, "azurite": azurite.managed.process.pid, "sender": os.getpid()}
-    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    first = time.time()
-    await loop.run_in_executor(None, send_all)
-    send_s = time.time() - first
-    # Where the machine's two cores went while messages were arriving ("sender" is this bench process,
-    # which also reads the host's log output).
-    cores = {name: round((cpu_seconds(pid) - cpu_before[name]) / send_s, 2) for name, pid in pids.items()}
-    queue.close()
+    payloads = {_start_payload(request_id): instance_id_for(request_id) for request_id in request_ids}
+    sending = await _send(queue, list(payloads), pids, rate)
+    sent = {payloads[payload]: at for payload, at in sending.sent.items()}
     _, last_recorded = await wait_recorded(table, set(sent))
-    recorded_s = last_recorded - first
     running: dict[str, float] = {}
     for instance_id in sent:
         status = await driver.history(instance_id)
         scheduled = [e["ScheduledTime"] for e in status["historyEvents"] if e.get("ScheduledTime")]
         running[instance_id] = min(_ts(t) for t in scheduled)
     m = measurement_from(sent, running, count)
-    m.wall_s = recorded_s  # the W5 figure is the time until everything is recorded
-    m.extra.update(send_rate=round(count / send_s, 1), cores_while_sending=cores, paced_rate=rate)
+    m.wall_s = last_recorded - sending.first  # the W5 figure is the time until everything is recorded
+    m.extra.update(sending.figures(), paced_rate=rate)
     return m.to_dict()
+
+
+async def run_w5_floor(azurite: Azurite, count: int) -> dict[str, Any]:
+    """W5-floor: W5's sender and messages, consumed by a process that only receives and deletes them
+    (bench/queue_floor.py); its sent-to-received latency bounds W5's message-to-Running from below."""
+    queue = QueueClient.from_connection_string(azurite.connection_string, W5_FLOOR_QUEUE)
+    await asyncio.to_thread(queue.create_queue)
+    payloads = [_start_payload(f"bench-floor-{uuid.uuid4().hex[:12]}") for _ in range(count)]
+    consumer = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.queue_floor", "--connection-string", azurite.connection_string,
+        "--queue", W5_FLOOR_QUEUE, "--count", str(count), "--timeout", str(TIMEOUT_S),
+        cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert consumer.stdout is not None
+        await asyncio.wait_for(consumer.stdout.readline(), TIMEOUT_S)  # "ready": it is polling
+        pids = {"consumer": consumer.pid, "azurite": azurite.managed.process.pid, "sender": os.getpid()}
+        sending = await _send(queue, payloads, pids, None)
+        stdout, _ = await asyncio.wait_for(consumer.communicate(), TIMEOUT_S)
+    finally:
+        if consumer.returncode is None:
+            consumer.kill()
+            await consumer.wait()
+    received: dict[str, float] = json.loads(stdout)
+    if len(received) < count:
+        raise RuntimeError(f"the W5-floor consumer received {len(received)} of {count} messages in {TIMEOUT_S} s")
+    m = measurement_from(sending.sent, received, count)
+    m.extra.update(sending.figures())
+    return m.to_dict()
+
+
+@dataclass
+class _Sending:
+    """When each message was sent, and what the sending took."""
+
+    sent: dict[str, float]
+    first: float
+    seconds: float
+    cores: dict[str, float]
+
+    def figures(self) -> dict[str, Any]:
+        return {"send_rate": round(len(self.sent) / self.seconds, 1), "cores_while_sending": self.cores}
+
+
+async def _send(queue: QueueClient, payloads: list[str], pids: dict[str, int], rate: float | None) -> _Sending:
+    """Send the payloads one at a time (at `rate` per second, or as fast as Azurite takes them) from a
+    thread, like `producer.py chaining --count N`, and measure the cores each of `pids` used meanwhile."""
+    sent: dict[str, float] = {}
+
+    def send_all() -> None:
+        start = time.monotonic()
+        for n, payload in enumerate(payloads):
+            if rate:
+                time.sleep(max(0.0, start + n / rate - time.monotonic()))
+            sent[payload] = time.time()
+            queue.send_message(payload)
+
+    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    first = time.time()
+    try:
+        await asyncio.to_thread(send_all)
+    finally:
+        queue.close()
+    seconds = time.time() - first
+    # Where the machine's two cores went while messages were arriving ("sender" is this bench process,
+    # which also reads the host's log output).
+    cores = {name: round((cpu_seconds(pid) - cpu_before[name]) / seconds, 2) for name, pid in pids.items()}
+    return _Sending(sent, first, seconds, cores)
 
 
 def disk_per_instance(data_dir: Path) -> dict[str, float]:

@@ -45,6 +45,9 @@ def test_bench_smoke_writes_the_results_document(tmp_path: Path) -> None:
     for w5 in (rows["W5"], rows["W5-paced"]):
         assert set(w5["cores_while_sending"]) == {"host", "azurite", "sender"}
     assert "* W5-paced: sent " in completed.stdout
+    floor = rows["W5-floor"]
+    assert floor["p50_s"] > 0 and floor["send_rate"] > 0 and floor["ours"] > 0
+    assert set(floor["cores_while_sending"]) == {"consumer", "azurite", "sender"}
     assert set(document["raw"]) >= {"ours", "durabletask-inmemory", "dbos-sqlite"}
     assert rows["R-rss-stored"]["ours"] > 0
     assert rows["R-disk-chaining"]["ours"] > 0
