@@ -13,11 +13,11 @@ window in half whenever a query comes back full; the split windows overlap at th
 instances are de-duplicated by id.
 
 A process that runs passes often keeps a ScanMemory, which only saves work and is never needed for
-correctness: a pass sooner than SETTLE_TIME after the last full one is *quick*: it rescans only from the
-earliest instance that was still running (or RESCAN_OVERLAP before the last pass's end) and leaves the
-stored watermark alone, so an instance a quick pass cannot see yet is found by the next full pass as
-before. Both kinds plan their windows from how many instances the last pass saw in each second, so that
-few queries come back full and are thrown away.
+correctness: a pass sooner than SETTLE_TIME (less SCHEDULE_JITTER) after the last full one is *quick*:
+it rescans only from the earliest instance that was still running (or RESCAN_OVERLAP before the last
+pass's end) and leaves the stored watermark alone, so an instance a quick pass cannot see yet is found by
+the next full pass as before. Both kinds plan their windows from how many instances the last pass saw in
+each second, so that few queries come back full and are thrown away.
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ SETTLE_TIME = timedelta(seconds=10)
 CREATED_TIME_SLACK = timedelta(seconds=1)
 #: How far before the last pass's end a quick pass starts, for instances created just before it ended.
 RESCAN_OVERLAP = timedelta(seconds=2)
+#: A pass this much short of SETTLE_TIME after the last full one is full all the same: a timer firing
+#: every SETTLE_TIME starts its passes a few milliseconds short of it as often as not.
+SCHEDULE_JITTER = timedelta(seconds=1)
 #: Instances a planned window is meant to hold: well under a page, so that few plans come back full.
 PLANNED_WINDOW_FILL = 60
 #: How long per-second creation counts are kept for planning.
@@ -148,7 +151,7 @@ class ScanMemory:
         """Where a pass ending at scanned_to may start instead of the watermark, or None for a full pass."""
         if self.resume_from is None or self.full_scanned_to is None:
             return None
-        if scanned_to - self.full_scanned_to >= SETTLE_TIME or self.resume_from <= watermark:
+        if scanned_to - self.full_scanned_to >= SETTLE_TIME - SCHEDULE_JITTER or self.resume_from <= watermark:
             return None
         return min(self.resume_from, scanned_to)
 

@@ -230,9 +230,13 @@ async def test_a_quick_pass_leaves_the_stored_watermark_alone() -> None:
     assert not full.quick and full.watermark_saved
     assert quick.quick and not quick.watermark_saved and quick.recorded == 1
     assert sink.watermark is not None and sink.watermark.value == full.watermark
-    # SETTLE_TIME after the full pass, the next one is full again.
+    # SETTLE_TIME after the full pass, the next one is full again, and so is one that a timer firing every
+    # SETTLE_TIME starts a few milliseconds short of it.
     later = await run_collection_pass(host.list_window, sink, cache, now=T0 + timedelta(seconds=40), memory=memory)
     assert not later.quick and later.watermark_saved
+    early = T0 + timedelta(seconds=49, milliseconds=995)
+    jittered = await run_collection_pass(host.list_window, sink, cache, now=early, memory=memory)
+    assert not jittered.quick and jittered.watermark_saved
 
 
 def test_next_watermark_takes_the_earliest_unfinished_instance() -> None:
