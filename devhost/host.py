@@ -28,11 +28,13 @@ from devhost.dashboard.app import DashboardSettings, create_dashboard_app
 from devhost.durable.adapters import build_durable_functions
 from devhost.durable.client_binding import build_client_binding
 from devhost.durable.engine import DurableEngine
+from devhost.durable.intake import intake_from_settings
 from devhost.durable.models import EngineOptions
 from devhost.http.auth import AuthPolicy, Keys, dashboard_middleware, is_loopback_host, load_or_create_keys
 from devhost.http.openapi import OPENAPI_PATH, describe_app
 from devhost.http.server import ServerParts, create_http_app, size_limit_middleware
 from devhost.management import MANAGEMENT_PREFIX, RPC_PREFIX
+from devhost.management.in_process import serve_in_process
 from devhost.names import path_names_middleware
 from devhost.triggers.http import ALL_METHODS, HttpRouter, HttpTriggerHandler
 from devhost.triggers.queue import QueueListener
@@ -125,8 +127,9 @@ class Host:
                 max_concurrent_activities=durable_options.max_concurrent_activities,
                 max_concurrent_orchestrations=durable_options.max_concurrent_orchestrations,
             )
+            intake = intake_from_settings(settings)
             engine = DurableEngine.open(
-                data_dir, build_durable_functions(index.sdk_functions, executor), engine_options
+                data_dir, build_durable_functions(index.sdk_functions, executor), engine_options, intake
             )
             stack.push_async_callback(engine.stop)
             await engine.start()
@@ -150,16 +153,20 @@ class Host:
             port_box: dict[str, int] = {}
             origin_box: dict[str, str] = {}
 
+            rpc_host = (
+                "127.0.0.1"
+                if options.host in ("0.0.0.0", "::") or is_loopback_host(options.host)
+                else (public_host(options.host))
+            )
+
+            def rpc_base_url() -> str:
+                return f"http://{rpc_host}:{port_box['port']}{RPC_PREFIX}/"
+
             def client_binding(function: IndexedFunction) -> str:
                 binding = next(b for b in function.bindings if b.type == "durableClient")
-                rpc_host = (
-                    "127.0.0.1"
-                    if options.host in ("0.0.0.0", "::") or is_loopback_host(options.host)
-                    else (public_host(options.host))
-                )
                 return build_client_binding(
                     origin_box["origin"] + MANAGEMENT_PREFIX,
-                    f"http://{rpc_host}:{port_box['port']}{RPC_PREFIX}/",
+                    rpc_base_url(),
                     str(binding.get("taskHub") or durable_options.hub_name),
                     binding.get("connectionName"),
                 )
@@ -172,7 +179,7 @@ class Host:
             )
             timers = [TimerRunner(f, invoker) for f in index.of_kind(TriggerKind.TIMER)]
             listeners = [
-                QueueListener(f, invoker, clients, config.host.queues) for f in index.of_kind(TriggerKind.QUEUE)
+                QueueListener(f, invoker, clients, config.host.queues, intake) for f in index.of_kind(TriggerKind.QUEUE)
             ]
 
             async def admin_invoke(function: IndexedFunction, payload: str | None) -> None:
@@ -206,6 +213,8 @@ class Host:
             port_box["port"] = self.port
             origin_box["origin"] = f"http://{public_host(options.host)}:{self.port}"
             parts.public_origin = origin_box["origin"]
+            # The app's durable clients reach this engine without the loopback socket (in_process.py).
+            stack.callback(serve_in_process(rpc_base_url(), engine, durable_options.hub_name))
 
             dashboard = _dashboard_app(engine, index)
             dashboard.middlewares.append(dashboard_middleware(policy))

@@ -9,7 +9,7 @@ Azure Storage table key can hold); other names get the same length bound and no 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
@@ -54,11 +54,16 @@ _PATH_CHECKS: dict[str, Callable[[str], str]] = {
 }
 
 
-@web.middleware
-async def path_names_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """400 (InvalidRequestError) for a malformed id or name in the URL, before any handler sees it."""
-    for key, value in request.match_info.items():
+def check_path_names(match_info: Mapping[str, str]) -> None:
+    """InvalidRequestError for a malformed id or name among a route's path values (by route variable name)."""
+    for key, value in match_info.items():
         check = _PATH_CHECKS.get(key)
         if check is not None:
             check(value)
+
+
+@web.middleware
+async def path_names_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """400 (InvalidRequestError) for a malformed id or name in the URL, before any handler sees it."""
+    check_path_names(request.match_info)
     return await handler(request)

@@ -6,7 +6,8 @@ Loops (all started in ``start`` and stopped in ``stop``):
   an orchestration live in a session), commit it in one transaction, then dispatch the work it produced;
 * activity workers (options.max_concurrent_activities): run work items, except that quick CPU-bound
   sync activities go to the single-thread fast lane (activity_lane.py); each completion (inbox message
-  + work item deletion) is one write, group-committed with the others;
+  + work item deletion) is one write, group-committed with the others. While a queue trigger reports a
+  backlog, work items wait a bounded time before they start (intake.py);
 * entity workers: one batch of operations per entity at a time, in order;
 * a timer loop: wakes instances whose durable timers (invisible inbox messages) came due.
 
@@ -47,6 +48,7 @@ from devhost.durable.episode import (
     updated_row,
 )
 from devhost.durable.httpactivity import HTTP_ACTIVITY, run_http_activity
+from devhost.durable.intake import IntakeBacklog
 from devhost.durable.models import (
     ActivityFailure,
     DurableFunctions,
@@ -163,7 +165,13 @@ class _ReadyQueue:
 class DurableEngine:
     """A task hub on SQLite driving the app's durable functions (implements DurableService)."""
 
-    def __init__(self, store: SqliteStore, functions: DurableFunctions, options: EngineOptions) -> None:
+    def __init__(
+        self,
+        store: SqliteStore,
+        functions: DurableFunctions,
+        options: EngineOptions,
+        intake: IntakeBacklog | None = None,
+    ) -> None:
         self.task_hub = options.task_hub
         self.functions = functions
         self.options = options
@@ -178,7 +186,9 @@ class DurableEngine:
         self._locks = _KeyedLocks()
         self._orchestrations = _ReadyQueue()
         self._entities = _ReadyQueue()
-        self._activities: asyncio.Queue[q.WorkItem] = asyncio.Queue()
+        #: Work items with the intake clock's time they were queued at (the backlog bounds their wait).
+        self._activities: asyncio.Queue[tuple[float, q.WorkItem]] = asyncio.Queue()
+        self._intake = intake or IntakeBacklog()
         self._lane = ActivityLane(functions.activities, self._lane_finished)
         #: Tasks finishing awaitables that sync activities in the lane returned (see _lane_finished).
         self._lane_finishers: set[asyncio.Task[None]] = set()
@@ -202,11 +212,17 @@ class DurableEngine:
 
     # ================================================================ lifecycle
     @classmethod
-    def open(cls, data_dir: Path, functions: DurableFunctions, options: EngineOptions) -> DurableEngine:
+    def open(
+        cls,
+        data_dir: Path,
+        functions: DurableFunctions,
+        options: EngineOptions,
+        intake: IntakeBacklog | None = None,
+    ) -> DurableEngine:
         """Open (or create) the task hub at data_dir/taskhub.sqlite; StoreLockedError/StoreCorruptError."""
         sdk_speedups.install()
         store = SqliteStore.open(Path(data_dir), options.task_hub)
-        return cls(store, functions, options)
+        return cls(store, functions, options, intake)
 
     async def start(self) -> None:
         """Recover pending work from the store and start the dispatch loops."""
@@ -218,7 +234,7 @@ class DurableEngine:
         self._work_ids = itertools.count(max_work + 1)
         for item in await self._store.read(q.all_work_items):
             # At-least-once: whatever was in flight when the host stopped runs again.
-            self._activities.put_nowait(item)
+            self._queue_activity(item)
         for instance_id, visible_us in await self._store.read(q.inbox_wakeups):
             if visible_us <= now_us:
                 self._orchestrations.mark(instance_id)
@@ -431,7 +447,7 @@ class DurableEngine:
             else:
                 self._cache[instance_id] = cached
         for item in outcome.work_items:
-            self._activities.put_nowait(item)
+            self._queue_activity(item)
         for key, visible_us in outcome.wakeups:
             self._add_wakeup(_ORCHESTRATION, key, visible_us)
         for key in touched:
@@ -453,7 +469,7 @@ class DurableEngine:
         self._cache.pop(instance_id, None)
         touched = await self._store.write(functools.partial(q.commit_episode, commit=commit))
         for item in commit.work_items:
-            self._activities.put_nowait(item)
+            self._queue_activity(item)
         for key in touched:
             self._orchestrations.mark(key)
         for message in commit.entity_messages:
@@ -462,11 +478,17 @@ class DurableEngine:
         return touched
 
     # ================================================================ activities
+    def _queue_activity(self, item: q.WorkItem) -> None:
+        self._activities.put_nowait((self._intake.clock(), item))
+
     async def _activity_worker(self) -> None:
         task = asyncio.current_task()
         assert task is not None
         while not self._stopping:
-            item = await self._activities.get()
+            queued_at, item = await self._activities.get()
+            # Behind a queue backlog (intake.py). A worker waiting here is idle: stop() cancels it and the
+            # item, already in the store, runs after the restart.
+            await self._intake.wait_turn(queued_at)
             function = self.functions.activities.get(item.name.lower())
             if function is not None and is_fast(function):
                 self._lane.submit(item)

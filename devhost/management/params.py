@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -31,16 +32,20 @@ def _bad(name: str, value: str, expected: str) -> ApiError:
     return ApiError(400, "InvalidQueryParameter", f"Query parameter '{name}' has invalid value {value!r}: {expected}.")
 
 
-def query_value(request: web.Request, name: str) -> str | None:
-    """The first value of a query parameter, matching its name case-insensitively (as the extension does)."""
+def query_value(request: web.Request | Mapping[str, str], name: str) -> str | None:
+    """The first value of a query parameter, matching its name case-insensitively (as the extension does).
+
+    Takes the request or its query (the in-process RPC path has no aiohttp request).
+    """
     wanted = name.lower()
-    for key, value in request.query.items():
+    query = request.query if isinstance(request, web.Request) else request
+    for key, value in query.items():
         if key.lower() == wanted:
             return value
     return None
 
 
-def parse_bool(request: web.Request, name: str, default: bool) -> bool:
+def parse_bool(request: web.Request | Mapping[str, str], name: str, default: bool) -> bool:
     """true/false in any case (the SDK sends Python's ``True``); absent or empty -> default."""
     raw = query_value(request, name)
     if raw is None or raw.strip() == "":

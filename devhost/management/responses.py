@@ -39,11 +39,27 @@ def json_text_response(text: str, *, status: int = 200, headers: dict[str, str] 
     return web.Response(status=status, text=text, content_type="application/json", headers=headers)
 
 
-def error_response(request: web.Request, status: int, error: str, message: str) -> web.Response:
+def error_body(error: str, message: str, *, sdk_exception_message: bool) -> dict[str, str]:
     """The uniform error body {"error", "message"} (+ "ExceptionMessage" where the SDK reads it)."""
     body = {"error": error, "message": message}
-    if request.get(SDK_EXCEPTION_MESSAGE):
+    if sdk_exception_message:
         body["ExceptionMessage"] = message
+    return body
+
+
+def durable_error_answer(exc: DurableError, *, rpc: bool, sdk_exception_message: bool) -> tuple[int, dict[str, str]]:
+    """The status and body for a refusal by the durable service."""
+    status = exc.http_status
+    if isinstance(exc, InstanceExistsError) and rpc:
+        # The SDK's start_new only surfaces a clean message for 400 + ExceptionMessage.
+        status = 400
+    error = type(exc).__name__.removesuffix("Error")
+    return status, error_body(error, str(exc), sdk_exception_message=sdk_exception_message)
+
+
+def error_response(request: web.Request, status: int, error: str, message: str) -> web.Response:
+    """An error_body response (with ExceptionMessage if the handler marked the request SDK_EXCEPTION_MESSAGE)."""
+    body = error_body(error, message, sdk_exception_message=request.get(SDK_EXCEPTION_MESSAGE, False))
     return json_response(body, status=status)
 
 
@@ -55,11 +71,9 @@ def make_error_middleware(is_rpc: Callable[[web.Request], bool]) -> Middleware:
         try:
             return await handler(request)
         except DurableError as exc:
-            status = exc.http_status
-            if isinstance(exc, InstanceExistsError) and is_rpc(request):
-                # The SDK's start_new only surfaces a clean message for 400 + ExceptionMessage.
-                status = 400
-            return error_response(request, status, type(exc).__name__.removesuffix("Error"), str(exc))
+            sdk_message = request.get(SDK_EXCEPTION_MESSAGE, False)
+            status, body = durable_error_answer(exc, rpc=is_rpc(request), sdk_exception_message=sdk_message)
+            return json_response(body, status=status)
         except Exception as exc:
             return _other_error(request, exc)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from devhost.durable.models import InstanceRecord, RuntimeStatus
 from devhost.durable.service import DurableService
@@ -51,10 +54,12 @@ def create_management_app(
     from the mount prefix" (True under RPC_PREFIX).
     """
     api = _ManagementApi(service, task_hub, connection_name, rpc)
-    app = web.Application(middlewares=[make_error_middleware(api.is_rpc), path_names_middleware])
+    app = web.Application(
+        middlewares=[make_error_middleware(api.is_rpc), _mark_sdk_exception_message, path_names_middleware]
+    )
     router = app.router
-    router.add_post("/orchestrators/{functionName}", api.start)
-    router.add_post("/orchestrators/{functionName}/{instanceId}", api.start)
+    router.add_post("/orchestrators/{functionName}", api.start, name=_START_ROUTES[0])
+    router.add_post("/orchestrators/{functionName}/{instanceId}", api.start, name=_START_ROUTES[1])
     for path in ("/instances", "/instances/"):
         router.add_get(path, api.list_instances, allow_head=False)
         router.add_delete(path, api.purge_instances)
@@ -64,6 +69,47 @@ def create_management_app(
     router.add_post("/instances/{instanceId}/{operation}/{eventName}", api.raise_event)
     add_entity_routes(router, service)
     return app
+
+
+#: Route names of the starts, whose refusals the SDK's start_new reads from "ExceptionMessage".
+_START_ROUTES = ("start", "start_with_id")
+
+
+@web.middleware
+async def _mark_sdk_exception_message(request: web.Request, handler: Handler) -> web.StreamResponse:
+    # Marked before the path checks run, so that their refusal of a malformed id also reaches the SDK's
+    # start_new as a message rather than a KeyError on "ExceptionMessage".
+    if request.match_info.route.name in _START_ROUTES:
+        request[SDK_EXCEPTION_MESSAGE] = True
+    return await handler(request)
+
+
+async def status_answer(
+    service: DurableService,
+    instance_id: str,
+    *,
+    rpc: bool,
+    show_history: bool,
+    show_output: bool,
+    show_input: bool,
+    fail_500: bool,
+) -> tuple[int, dict[str, Any]] | None:
+    """GET /instances/{id}'s status code and body: 202 in progress, 200 ended (500 if asked for failures);
+    None if there is no such instance."""
+    record = await service.get_instance(instance_id)
+    if record is None:
+        return None
+    history = None
+    if show_history:
+        events = await service.get_history(instance_id)
+        history = render_history(events, show_input=show_input, show_output=show_output)
+    body = render_status(record, show_input=show_input, history_events=history)
+    if history is not None and rpc:
+        # DurableOrchestrationStatus reads "history"; the API's own name is "historyEvents".
+        body["history"] = history
+    if record.runtime_status in _IN_PROGRESS:
+        return 202, body
+    return (500 if fail_500 and record.runtime_status is RuntimeStatus.FAILED else 200), body
 
 
 class _ManagementApi:
@@ -94,7 +140,6 @@ class _ManagementApi:
 
     async def start(self, request: web.Request) -> web.Response:
         """POST /orchestrators/{functionName}[/{instanceId}]: start, optionally wait (timeout, pollingInterval)."""
-        request[SDK_EXCEPTION_MESSAGE] = True
         name = request.match_info["functionName"]
         instance_id = request.match_info.get("instanceId")
         wait_s = parse_wait(request)
@@ -127,24 +172,25 @@ class _ManagementApi:
         show_output = parse_bool(request, "showHistoryOutput", False)
         show_input = parse_bool(request, "showInput", True)
         fail_500 = parse_bool(request, "returnInternalServerErrorOnFailure", False)
-        record = await self.service.get_instance(instance_id)
-        if record is None:
-            if self.is_rpc(request):
+        rpc = self.is_rpc(request)
+        answer = await status_answer(
+            self.service,
+            instance_id,
+            rpc=rpc,
+            show_history=show_history,
+            show_output=show_output,
+            show_input=show_input,
+            fail_500=fail_500,
+        )
+        if answer is None:
+            if rpc:
                 # The SDK reads an empty 404 as "no such instance" (a falsy status object).
                 return web.Response(status=404)
             raise ApiError(404, "InstanceNotFound", f"No orchestration instance with id {instance_id!r} exists.")
-        history = None
-        if show_history:
-            events = await self.service.get_history(instance_id)
-            history = render_history(events, show_input=show_input, show_output=show_output)
-        body = render_status(record, show_input=show_input, history_events=history)
-        if history is not None and self.is_rpc(request):
-            # DurableOrchestrationStatus reads "history"; the API's own name is "historyEvents".
-            body["history"] = history
-        if record.runtime_status in _IN_PROGRESS:
+        status, body = answer
+        if status == 202:
             headers = {"Location": str(request.url), "Retry-After": str(STATUS_RETRY_AFTER_SECONDS)}
             return json_response(body, status=202, headers=headers)
-        status = 500 if fail_500 and record.runtime_status is RuntimeStatus.FAILED else 200
         return json_response(body, status=status)
 
     async def list_instances(self, request: web.Request) -> web.Response:

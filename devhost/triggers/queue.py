@@ -22,6 +22,7 @@ from devhost.bindings.expressions import json_properties
 from devhost.bindings.queue_output import decode_message
 from devhost.bindings.storage import StorageClients
 from devhost.config import QueueOptions
+from devhost.durable.intake import IntakeBacklog
 from devhost.errors import AppLoadError, ConfigError
 
 log = logging.getLogger("devhost.queue")
@@ -137,7 +138,12 @@ class QueueListener:
     """Polls one queue for one function; run() until stop() is called or the task is cancelled."""
 
     def __init__(
-        self, function: IndexedFunction, invoker: Invoker, clients: StorageClients, options: QueueOptions
+        self,
+        function: IndexedFunction,
+        invoker: Invoker,
+        clients: StorageClients,
+        options: QueueOptions,
+        intake: IntakeBacklog | None = None,
     ) -> None:
         trigger = function.trigger
         self.function = function
@@ -153,6 +159,8 @@ class QueueListener:
         self.poison_client: QueueClient = clients.queue(trigger.connection_string, poison_queue_name(self.queue_name))
         self.invoker = invoker
         self.options = options
+        #: Told about every fetch, so that the durable engine can let a backlog be worked off first.
+        self.intake = intake or IntakeBacklog()
         self._annotation = next((p.annotation for p in function.parameters if p.kind is ParameterKind.TRIGGER), None)
         self._stopping = asyncio.Event()
         self._slot_free = asyncio.Event()
@@ -185,6 +193,7 @@ class QueueListener:
                 await self._wait(self._stopping, max_delay)
                 continue
             if messages:
+                self.intake.fetched(self.queue_name, len(messages), self.options.batch_size)
                 delay = MIN_POLL_S
                 for message in messages:
                     self._in_flight += 1

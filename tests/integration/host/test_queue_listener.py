@@ -1,4 +1,4 @@
-"""QueueListener in process against a real Azurite: storage outages are logged once and polling resumes."""
+"""QueueListener in process against a real Azurite: outages logged once, polling resumes, backlogs reported."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from devhost.app.invoke import InvocationFailed, Invoker, TriggerInput
 from devhost.bindings.runtime import BindingRuntime
 from devhost.bindings.storage import StorageClients
 from devhost.config import QueueOptions
+from devhost.durable.intake import IntakeBacklog
 from devhost.triggers.queue import QueueListener
 from tests.support.azurite import Azurite, start_azurite
 from tests.support.storage import queue_client, send, unique_name
@@ -109,3 +110,46 @@ async def test_function_timeout_fails_the_invocation(azurite: Azurite):
             await invoker.invoke(index.functions[0], TriggerInput(func.QueueMessage(body=b"x"), {}, "test"))
     await clients.close()
     assert "Timeout value of 0:00:00.200000 was exceeded by function: Functions.slow" in str(failure.value)
+
+
+@pytest.mark.parametrize(("queued", "backlog"), [(10, True), (1, False)])
+async def test_a_fetch_of_many_messages_reports_a_backlog(
+    azurite: Azurite, caplog: pytest.LogCaptureFixture, queued: int, backlog: bool
+):
+    caplog.set_level(logging.INFO, logger="devhost.durable.intake")
+    queue_name = unique_name("backlog-")
+    client = queue_client(azurite.connection_string, queue_name)
+    for n in range(queued):
+        send(client, f"request {n}")
+    seen: list[str] = []
+    index = _index(queue_name, seen, azurite.connection_string)
+    clients = StorageClients()
+    frozen = 50.0  # the hold cannot run out while the test looks at it
+    intake = IntakeBacklog(clock=lambda: frozen)
+    # Batches of 16: a fetch of 4 or more messages is a backlog; the 10 queued ones come in one fetch.
+    options = QueueOptions(batch_size=16, new_batch_threshold=8)
+    with ThreadPoolExecutor(2) as executor:
+        listener = QueueListener(
+            index.functions[0], Invoker(BindingRuntime(clients), executor), clients, options, intake
+        )
+        task = asyncio.create_task(listener.run())
+        try:
+            await wait_until_async(lambda: _count(seen, queued), 15, f"the {queued} queued messages")
+        finally:
+            listener.stop()
+            await task
+            await clients.close()
+    assert (intake.wait_s(frozen) > 0) is backlog
+    reports = [r.getMessage() for r in caplog.records if "has a backlog" in r.getMessage()]
+    assert reports == (
+        [
+            f"Queue '{queue_name}' has a backlog ({queued} messages in one fetch): activities wait up to "
+            "10 s while its messages are started first"
+        ]
+        if backlog
+        else []
+    )
+
+
+async def _count(seen: list[str], expected: int) -> bool:
+    return len(seen) >= expected

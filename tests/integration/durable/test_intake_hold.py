@@ -1,0 +1,103 @@
+"""Behind a queue backlog the engine holds activities, bounded, and a held activity survives a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from devhost.durable import history as h
+from devhost.durable.adapters import build_durable_functions
+from devhost.durable.engine import DurableEngine
+from devhost.durable.intake import IntakeBacklog
+from devhost.durable.models import RuntimeStatus
+from tests.integration.durable.conftest import load_app, make_harness_options
+from tests.support.waiting import wait_until_async
+
+
+class Clock:
+    """The backlog's clock, frozen until the test moves it: while it stands still, the hold cannot end."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def _open(data_dir: Path, intake: IntakeBacklog) -> DurableEngine:
+    functions = build_durable_functions(load_app().app.get_functions())
+    engine = DurableEngine.open(data_dir, functions, make_harness_options(), intake)
+    await engine.start()
+    return engine
+
+
+async def _completed_activities(engine: DurableEngine, instance_id: str) -> int:
+    return sum(1 for event in await engine.get_history(instance_id) if event["EventType"] == h.TASK_COMPLETED)
+
+
+async def test_activities_wait_while_the_backlog_lasts_then_run(tmp_path: Path) -> None:
+    clock = Clock()
+    intake = IntakeBacklog(hold_s=0.2, max_wait_s=60.0, clock=clock)
+    engine = await _open(tmp_path / "hub", intake)
+    try:
+        intake.fetched("start-requests", 32, 32)
+        iid = await engine.start_orchestration("chain", "held-1", None)
+        record = await engine.wait_for_instance(iid, 10.0, frozenset({RuntimeStatus.RUNNING}))
+        assert record is not None and record.runtime_status is RuntimeStatus.RUNNING
+        await asyncio.sleep(1.0)  # several of the worker's re-checks: the frozen hold keeps the activity back
+        assert await _completed_activities(engine, iid) == 0
+        assert (await engine.get_instance(iid)).runtime_status is RuntimeStatus.RUNNING  # type: ignore[union-attr]
+
+        clock.now += 0.2  # the backlog is worked off: no fetch showed one for hold_s
+        record = await engine.wait_for_instance(iid, 15.0)
+        assert record is not None and record.runtime_status is RuntimeStatus.COMPLETED
+        assert json.loads(record.output or "null") == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
+    finally:
+        await engine.stop()
+
+
+async def test_a_flood_that_never_ends_delays_activities_by_max_wait_only(tmp_path: Path) -> None:
+    clock = Clock()
+    intake = IntakeBacklog(hold_s=3600.0, max_wait_s=0.5, clock=clock)
+    engine = await _open(tmp_path / "hub", intake)
+    try:
+        intake.fetched("start-requests", 32, 32)  # held for an hour of the test's clock
+        iid = await engine.start_orchestration("chain", "flooded-1", None)
+        await engine.wait_for_instance(iid, 10.0, frozenset({RuntimeStatus.RUNNING}))
+        await asyncio.sleep(1.0)
+        assert await _completed_activities(engine, iid) == 0
+        # Each activity runs once it has waited max_wait_s: three in a row, each queued when the last ended.
+        for done in (1, 2, 3):
+            clock.now += 0.5
+
+            async def ran(count: int = done) -> bool:
+                return await _completed_activities(engine, iid) == count
+
+            await wait_until_async(ran, 15.0, f"activity {done} to run after waiting max_wait_s")
+        record = await engine.wait_for_instance(iid, 15.0)
+        assert record is not None and record.runtime_status is RuntimeStatus.COMPLETED
+    finally:
+        await engine.stop()
+
+
+async def test_an_activity_held_at_stop_runs_after_the_restart(tmp_path: Path) -> None:
+    clock = Clock()
+    held = IntakeBacklog(hold_s=3600.0, max_wait_s=3600.0, clock=clock)
+    engine = await _open(tmp_path / "hub", held)
+    try:
+        held.fetched("start-requests", 32, 32)
+        iid = await engine.start_orchestration("chain", "held-at-stop", None)
+        await engine.wait_for_instance(iid, 10.0, frozenset({RuntimeStatus.RUNNING}))
+        await asyncio.sleep(0.3)
+        assert await _completed_activities(engine, iid) == 0
+    finally:
+        await engine.stop()  # the waiting worker is cancelled; its work item stays in the store
+
+    engine = await _open(tmp_path / "hub", IntakeBacklog())
+    try:
+        record = await engine.wait_for_instance(iid, 15.0)
+        assert record is not None and record.runtime_status is RuntimeStatus.COMPLETED
+        assert await _completed_activities(engine, iid) == 3
+    finally:
+        await engine.stop()
