@@ -42,7 +42,8 @@ def test_bench_smoke_writes_the_results_document(tmp_path: Path) -> None:
     assert rows["W1"]["peer_dbos_p50_s"] > 0 and rows["W4"]["peer_dbos_p95_s"] > 0
     assert rows["W5"]["peer"] is None and rows["W5"]["peer_dbos"] is None and rows["W5"]["p50_s"] > 0
     assert rows["W5-paced"]["p50_s"] > 0 and rows["W5-paced"]["send_rate"] > 0
-    for w5 in (rows["W5"], rows["W5-paced"]):
+    assert rows["W5-cold"]["p50_s"] > 0 and rows["W5-cold"]["wall_s"] > 0
+    for w5 in (rows["W5"], rows["W5-cold"], rows["W5-paced"]):
         assert set(w5["cores_while_sending"]) == {"host", "azurite", "sender"}
     assert "* W5-paced: sent " in completed.stdout
     floor = rows["W5-floor"]
