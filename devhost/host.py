@@ -179,7 +179,9 @@ class Host:
             )
             timers = [TimerRunner(f, invoker) for f in index.of_kind(TriggerKind.TIMER)]
             listeners = [
-                QueueListener(f, invoker, clients, config.host.queues, intake) for f in index.of_kind(TriggerKind.QUEUE)
+                # Only a backlog of a queue whose function starts orchestrations holds activities back.
+                QueueListener(f, invoker, clients, config.host.queues, intake if _has_durable_client(f) else None)
+                for f in index.of_kind(TriggerKind.QUEUE)
             ]
 
             async def admin_invoke(function: IndexedFunction, payload: str | None) -> None:
@@ -278,6 +280,11 @@ class Host:
 async def _dashboard_openapi(request: web.Request) -> web.Response:
     """The dashboard port's JSON API as an OpenAPI document."""
     return web.json_response(describe_app(request.app, "devhost dashboard"))
+
+
+def _has_durable_client(function: IndexedFunction) -> bool:
+    """Whether a function has a durableClient binding (a queue function with one starts orchestrations)."""
+    return any(binding.type == "durableClient" for binding in function.bindings)
 
 
 def _bound_port(runner: web.AppRunner, requested: int) -> int:

@@ -1,12 +1,14 @@
-"""Intake first: while a queue trigger is behind its queue, new activity work waits a little.
+"""Starts first: while a queue of orchestration starts backs up, new activity work waits a little.
 
 Every part of this host shares one core (one GIL). When start requests pour into a queue faster than
 the trigger takes them, the activities of orchestrations already running compete with it for that
 core, the fetched batches grow, and each message waits for a whole batch: message-to-Running goes
-from tens of milliseconds to several hundred. So while a queue trigger shows a backlog, activity
-work items wait in their queue (and in the store, so nothing is lost) until the backlog is worked off,
-for at most ``max_wait_s`` each. New orchestrations reach Running sooner and the ones started finish
-later; the time until a burst is all done stays about the same, because the same work is done.
+from tens of milliseconds to several hundred. So while a queue trigger whose function has a durable
+client (the host wires only those to this) shows a backlog, activity work items wait in their queue
+(and in the store, so nothing is lost) until no fetch has shown one for ``hold_s``, and at most
+``max_wait_s`` each. The orchestrations of a burst reach Running sooner and finish later; the burst as
+a whole is done a little later, since less of its work overlaps the sending (bench/README.md, eighth
+pass, has the numbers).
 
 A backlog is a fetch that returns many messages at once: when the trigger keeps up, each fetch finds
 the one or two messages that arrived since the last, whatever the rate.

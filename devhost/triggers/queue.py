@@ -159,8 +159,8 @@ class QueueListener:
         self.poison_client: QueueClient = clients.queue(trigger.connection_string, poison_queue_name(self.queue_name))
         self.invoker = invoker
         self.options = options
-        #: Told about every fetch, so that the durable engine can let a backlog be worked off first.
-        self.intake = intake or IntakeBacklog()
+        #: Told about every fetch (if the function starts orchestrations), so that a backlog is started first.
+        self.intake = intake
         self._annotation = next((p.annotation for p in function.parameters if p.kind is ParameterKind.TRIGGER), None)
         self._stopping = asyncio.Event()
         self._slot_free = asyncio.Event()
@@ -193,7 +193,8 @@ class QueueListener:
                 await self._wait(self._stopping, max_delay)
                 continue
             if messages:
-                self.intake.fetched(self.queue_name, len(messages), self.options.batch_size)
+                if self.intake is not None:
+                    self.intake.fetched(self.queue_name, len(messages), self.options.batch_size)
                 delay = MIN_POLL_S
                 for message in messages:
                     self._in_flight += 1

@@ -80,7 +80,7 @@ def wait_completed(url: str, timeout: float = 60) -> dict[str, Any]:
 
 
 def send_raw(app: App, text: str) -> None:
-    app.queue_client().send_message(base64.b64encode(text.encode("utf-8")).decode("ascii"))
+    send_raw_to(app.queue_client(), text)
 
 
 def test_http_chaining_runs_to_the_three_greetings(app: App) -> None:
@@ -179,3 +179,32 @@ def test_a_malformed_message_ends_in_the_poison_queue(app: App) -> None:
     wait_until(poisoned, 90, "the malformed message to reach the poison queue", interval=0.5)
     assert status_of(app, f"hello-{marker}") is None
     assert "orchestration must be 'chaining' or 'fanout', got 'teleport'" in app.host.output()
+
+
+def test_a_backlog_of_start_requests_is_started_first_and_all_complete(azurite: Azurite) -> None:
+    """12 requests queued before the host starts arrive in its first fetch: a backlog, reported once."""
+    queue = f"hello-backlog-{uuid.uuid4().hex[:10]}"
+    client = QueueClient.from_connection_string(azurite.connection_string, queue)
+    client.create_queue()
+    request_ids = [uuid.uuid4().hex for _ in range(12)]
+    for request_id in request_ids:
+        send_raw_to(client, json.dumps({"orchestration": "chaining", "requestId": request_id}))
+    settings = {"HELLO_CITIES_QUEUE": queue, "HELLO_CITIES_RESULTS_TABLE": f"HelloBacklog{uuid.uuid4().hex[:10]}"}
+    with running_devhost(REPO_ROOT, azurite, extra_env=settings) as host:
+        backlog_app = App(host, azurite, queue, settings["HELLO_CITIES_RESULTS_TABLE"])
+
+        def all_completed() -> bool:
+            statuses = [status_of(backlog_app, f"hello-{request_id}") for request_id in request_ids]
+            return all(status and status["runtimeStatus"] == "Completed" for status in statuses)
+
+        wait_until(all_completed, 90, "the 12 queued orchestrations to complete", interval=0.5)
+        for request_id in request_ids:
+            status = status_of(backlog_app, f"hello-{request_id}")
+            assert status is not None and status["output"] == GREETINGS_3
+        output = host.output()
+    assert f"Queue '{queue}' has a backlog (12 messages in one fetch)" in output
+    assert output.count("has a backlog") == 1
+
+
+def send_raw_to(client: QueueClient, text: str) -> None:
+    client.send_message(base64.b64encode(text.encode("utf-8")).decode("ascii"))
