@@ -16,7 +16,7 @@ from typing import TextIO
 from aiohttp import web
 from azure.functions.timer import TimerRequest
 
-from devhost.app.index import FunctionIndex, IndexedFunction, TriggerKind, build_index
+from devhost.app.index import BindingInfo, FunctionIndex, IndexedFunction, ParameterKind, TriggerKind, build_index
 from devhost.app.invoke import InvocationFailed, Invoker, TriggerInput
 from devhost.app.loader import load_app
 from devhost.azurite import ManagedAzurite, needs_azurite, start_azurite
@@ -163,7 +163,8 @@ class Host:
                 return f"http://{rpc_host}:{port_box['port']}{RPC_PREFIX}/"
 
             def client_binding(function: IndexedFunction) -> str:
-                binding = next(b for b in function.bindings if b.type == "durableClient")
+                binding = _durable_client_binding(function)
+                assert binding is not None  # the invoker asks only for functions with one
                 return build_client_binding(
                     origin_box["origin"] + MANAGEMENT_PREFIX,
                     rpc_base_url(),
@@ -180,7 +181,7 @@ class Host:
             timers = [TimerRunner(f, invoker) for f in index.of_kind(TriggerKind.TIMER)]
             listeners = [
                 # Only a backlog of a queue whose function starts orchestrations holds activities back.
-                QueueListener(f, invoker, clients, config.host.queues, intake if _has_durable_client(f) else None)
+                QueueListener(f, invoker, clients, config.host.queues, intake if _durable_client_binding(f) else None)
                 for f in index.of_kind(TriggerKind.QUEUE)
             ]
 
@@ -282,9 +283,9 @@ async def _dashboard_openapi(request: web.Request) -> web.Response:
     return web.json_response(describe_app(request.app, "devhost dashboard"))
 
 
-def _has_durable_client(function: IndexedFunction) -> bool:
-    """Whether a function has a durableClient binding (a queue function with one starts orchestrations)."""
-    return any(binding.type == "durableClient" for binding in function.bindings)
+def _durable_client_binding(function: IndexedFunction) -> BindingInfo | None:
+    """The function's durableClient binding, if it has one (a queue function with one starts orchestrations)."""
+    return next((b for b in function.bindings if b.type == ParameterKind.DURABLE_CLIENT.value), None)
 
 
 def _bound_port(runner: web.AppRunner, requested: int) -> int:

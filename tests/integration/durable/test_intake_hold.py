@@ -36,19 +36,25 @@ async def _completed_activities(engine: DurableEngine, instance_id: str) -> int:
     return sum(1 for event in await engine.get_history(instance_id) if event["EventType"] == h.TASK_COMPLETED)
 
 
+async def _start_behind_backlog(engine: DurableEngine, intake: IntakeBacklog, instance_id: str, look_s: float) -> None:
+    """Report a backlog, start a chain and check, look_s later, that it is Running with no activity run."""
+    intake.fetched("start-requests", 32, 32)
+    await engine.start_orchestration("chain", instance_id, None)
+    record = await engine.wait_for_instance(instance_id, 10.0, frozenset({RuntimeStatus.RUNNING}))
+    assert record is not None and record.runtime_status is RuntimeStatus.RUNNING
+    await asyncio.sleep(look_s)  # several of the worker's re-checks: the frozen clock keeps the activity back
+    assert await _completed_activities(engine, instance_id) == 0
+    record = await engine.get_instance(instance_id)
+    assert record is not None and record.runtime_status is RuntimeStatus.RUNNING
+
+
 async def test_activities_wait_while_the_backlog_lasts_then_run(tmp_path: Path) -> None:
     clock = Clock()
     intake = IntakeBacklog(hold_s=0.2, max_wait_s=60.0, clock=clock)
     engine = await _open(tmp_path / "hub", intake)
     try:
-        intake.fetched("start-requests", 32, 32)
-        iid = await engine.start_orchestration("chain", "held-1", None)
-        record = await engine.wait_for_instance(iid, 10.0, frozenset({RuntimeStatus.RUNNING}))
-        assert record is not None and record.runtime_status is RuntimeStatus.RUNNING
-        await asyncio.sleep(1.0)  # several of the worker's re-checks: the frozen hold keeps the activity back
-        assert await _completed_activities(engine, iid) == 0
-        assert (await engine.get_instance(iid)).runtime_status is RuntimeStatus.RUNNING  # type: ignore[union-attr]
-
+        iid = "held-1"
+        await _start_behind_backlog(engine, intake, iid, 1.0)
         clock.now += 0.2  # the backlog is worked off: no fetch showed one for hold_s
         record = await engine.wait_for_instance(iid, 15.0)
         assert record is not None and record.runtime_status is RuntimeStatus.COMPLETED
@@ -68,11 +74,9 @@ async def test_a_flood_that_never_ends_delays_activities_by_max_wait_only(tmp_pa
             clock.now += 0.1
 
     try:
-        intake.fetched("start-requests", 32, 32)  # held for an hour of the test's clock
-        iid = await engine.start_orchestration("chain", "flooded-1", None)
-        await engine.wait_for_instance(iid, 10.0, frozenset({RuntimeStatus.RUNNING}))
-        await asyncio.sleep(1.0)
-        assert await _completed_activities(engine, iid) == 0  # the clock stands still: max_wait never passes
+        iid = "flooded-1"
+        # Held for an hour of the test's clock; while it stands still, max_wait never passes either.
+        await _start_behind_backlog(engine, intake, iid, 1.0)
         # The clock runs, the hold does not end within the test, so only max_wait lets each activity start.
         ticking = asyncio.create_task(run_clock())
         try:
@@ -91,12 +95,9 @@ async def test_an_activity_held_at_stop_runs_after_the_restart(tmp_path: Path) -
     clock = Clock()
     held = IntakeBacklog(hold_s=3600.0, max_wait_s=3600.0, clock=clock)
     engine = await _open(tmp_path / "hub", held)
+    iid = "held-at-stop"
     try:
-        held.fetched("start-requests", 32, 32)
-        iid = await engine.start_orchestration("chain", "held-at-stop", None)
-        await engine.wait_for_instance(iid, 10.0, frozenset({RuntimeStatus.RUNNING}))
-        await asyncio.sleep(0.3)
-        assert await _completed_activities(engine, iid) == 0
+        await _start_behind_backlog(engine, held, iid, 0.3)
     finally:
         await engine.stop()  # the waiting worker is cancelled; its work item stays in the store
 
