@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
-import inspect
 import socket
 import statistics
 import sys
@@ -29,6 +27,7 @@ if str(REPO) not in sys.path:
 
 from devhost.dashboard.app import DashboardSettings, create_dashboard_app  # noqa: E402
 from devhost.durable.models import EngineOptions  # noqa: E402
+from tests.support.engines import start_test_engine, stop_test_engine  # noqa: E402
 
 GOAL_P95_MS = 100.0
 
@@ -40,18 +39,8 @@ def _free_port() -> int:
 
 
 async def _open_engine(data_dir: Path, task_hub: str) -> Any:
-    from devhost.durable.adapters import build_durable_functions
-    from devhost.durable.engine import DurableEngine
 
-    spec = importlib.util.spec_from_file_location("bench_app", REPO / "tests/apps/dashboard_app/function_app.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    engine = DurableEngine.open(data_dir, build_durable_functions(module.app.get_functions()), EngineOptions(task_hub))
-    if inspect.isawaitable(engine):
-        engine = await engine
-    await engine.start()
-    return engine
+    return await start_test_engine("dashboard_app", data_dir, EngineOptions(task_hub))
 
 
 async def _time(session: aiohttp.ClientSession, url: str, params: dict[str, str], runs: int) -> list[float]:
@@ -119,7 +108,7 @@ async def run(data_dir: Path, task_hub: str, runs: int) -> int:
                 print(f"{label:32} {p50:8.1f} {p95:8.1f} {max(timings):8.1f}  {verdict}")
     finally:
         await runner.cleanup()
-        await engine.stop()
+        await stop_test_engine(engine)
     return 1 if failed else 0
 
 

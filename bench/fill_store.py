@@ -116,17 +116,9 @@ async def fill_via_store(data_dir: Path, task_hub: str, count: int, span_hours: 
 
 async def fill_via_engine(data_dir: Path, task_hub: str, count: int) -> None:
     """Start `count` real `quick` orchestrations through the engine and wait for all of them."""
-    import importlib.util
+    from tests.support.engines import start_test_engine, stop_test_engine
 
-    from devhost.durable.adapters import build_durable_functions
-    from devhost.durable.engine import DurableEngine
-
-    spec = importlib.util.spec_from_file_location("bench_app", REPO / "tests/apps/dashboard_app/function_app.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    engine = DurableEngine.open(data_dir, build_durable_functions(module.app.get_functions()), EngineOptions(task_hub))
-    await engine.start()
+    engine = await start_test_engine("dashboard_app", data_dir, EngineOptions(task_hub))
     started = time.perf_counter()
     try:
         ids = []
@@ -141,7 +133,7 @@ async def fill_via_engine(data_dir: Path, task_hub: str, count: int) -> None:
             if n % 1000 == 0:
                 print(f"\r  finished {n:,}/{count:,}  ", end="", flush=True)
     finally:
-        await engine.stop()
+        await stop_test_engine(engine)
     elapsed = time.perf_counter() - started
     print(f"\nmode=engine: {count:,} instances in {elapsed:.1f} s ({count / elapsed:,.0f}/s)")
 

@@ -64,8 +64,8 @@ class HostConfig:
     path: Path
     queues: QueueOptions = field(default_factory=QueueOptions)
     durable: DurableOptions = field(default_factory=DurableOptions)
-    #: None when unlimited (absent or "-1").
-    function_timeout: timedelta | None = None
+    #: None when unlimited ("-1"); 30 minutes when host.json sets none.
+    function_timeout: timedelta | None = timedelta(minutes=30)
     #: logging.logLevel.default as a Python level, None when absent.
     log_level: int | None = None
     #: extensions.http.routePrefix ("api" by default; "" serves routes at the root).
@@ -89,6 +89,11 @@ class AppConfig:
     app_dir: Path
     host: HostConfig
     local: LocalSettings
+
+
+#: functionTimeout when host.json sets none: the Premium and Dedicated plans' default (azure-functions-host
+#: ScriptJobHostOptionsSetup.DefaultFunctionTimeout). "-1" means no limit, as on those plans.
+DEFAULT_FUNCTION_TIMEOUT = timedelta(minutes=30)
 
 
 def parse_timespan(value: object, where: str) -> timedelta:
@@ -241,9 +246,9 @@ def load_host_json(app_dir: Path, settings: Mapping[str, str]) -> HostConfig:
     where = str(path)
     extensions = _section(data, "extensions", where)
     timeout_value = _get_ci(data, "functionTimeout")
-    timeout: timedelta | None = None
-    if timeout_value is not None and timeout_value != "-1":
-        timeout = parse_timespan(timeout_value, f"{where}: functionTimeout")
+    timeout: timedelta | None = DEFAULT_FUNCTION_TIMEOUT
+    if timeout_value is not None:
+        timeout = None if timeout_value in ("-1", -1) else parse_timespan(timeout_value, f"{where}: functionTimeout")
     http = _section(extensions, "http", f"{where}: extensions")
     prefix = _str(http, "routePrefix", f"{where}: extensions.http")
     return HostConfig(

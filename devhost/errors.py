@@ -61,3 +61,14 @@ class InstanceStateError(DurableError):
     """The instance is in a state that does not allow the operation (HTTP 410)."""
 
     http_status = 410
+
+
+class InvalidOperationError(DurableError):
+    """The operation does not apply to the instance's state (suspend a Suspended one, resume a Running one).
+
+    The Durable extension's client throws InvalidOperationException there and its HTTP API answers 500
+    (azure-functions-durable-extension DurableClient.SuspendAsync/ResumeAsync, HttpApiHandler); the SDK's
+    suspend() and resume() then raise "The operation failed with an unexpected status code 500".
+    """
+
+    http_status = 500

@@ -8,37 +8,34 @@ import gc
 import logging
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from aiohttp import web
-from azure.functions.timer import TimerRequest
 
 from devhost.app.index import BindingInfo, FunctionIndex, IndexedFunction, ParameterKind, TriggerKind, build_index
 from devhost.app.invoke import InvocationFailed, Invoker, TriggerInput
-from devhost.app.loader import load_app
 from devhost.azurite import ManagedAzurite, needs_azurite, start_azurite
 from devhost.bindings.queue_output import send_messages
 from devhost.bindings.runtime import BindingRuntime
 from devhost.bindings.storage import StorageClients, expand_connection_string
 from devhost.config import load_config
 from devhost.dashboard.app import DashboardSettings, create_dashboard_app
-from devhost.durable.adapters import build_durable_functions
 from devhost.durable.client_binding import build_client_binding
 from devhost.durable.engine import DurableEngine
-from devhost.durable.intake import intake_from_settings
 from devhost.durable.models import EngineOptions
 from devhost.http.auth import AuthPolicy, Keys, dashboard_middleware, is_loopback_host, load_or_create_keys
 from devhost.http.openapi import OPENAPI_PATH, describe_app
 from devhost.http.server import ServerParts, create_http_app, size_limit_middleware
 from devhost.management import MANAGEMENT_PREFIX, RPC_PREFIX
-from devhost.management.in_process import serve_in_process
 from devhost.names import path_names_middleware
 from devhost.triggers.http import ALL_METHODS, HttpRouter, HttpTriggerHandler
 from devhost.triggers.queue import QueueListener
-from devhost.triggers.timer import TimerRunner
+from devhost.triggers.timer import TimerRunner, timer_request
+from devhost.workers.durable_runner import durable_functions
+from devhost.workers.pool import WorkerPool, pool_settings
+from devhost.workers.process import WorkerSpec
 
 log = logging.getLogger("devhost.host")
 
@@ -102,24 +99,22 @@ class Host:
         config = load_config(options.app_dir)
         _configure_log_level(options.log_level, config.host.log_level)
         settings = dict(os.environ)
-        loaded = load_app(options.app_dir)
-        index = build_index(loaded.functions, settings, options.app_dir.resolve())
-        router = HttpRouter(index.functions, config.host.route_prefix)
         data_dir = options.resolved_data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         enforce_keys = not is_loopback_host(options.host)
 
         async with contextlib.AsyncExitStack() as stack:
+            # The app runs in worker processes only; the first one to index it tells the host its functions.
+            spec = WorkerSpec(options.app_dir.resolve(), log_level=logging.getLogger().level)
+            workers = WorkerPool(spec, pool_settings(settings, config.host.function_timeout))
+            metadata = await workers.start()
+            stack.push_async_callback(workers.stop)
+            index = build_index(metadata, settings)
+            router = HttpRouter(index.functions, config.host.route_prefix)
             azurite: ManagedAzurite | None = None
             if options.azurite == "auto" and needs_azurite(settings.get("AzureWebJobsStorage")):
                 azurite = await asyncio.to_thread(start_azurite, data_dir)
                 stack.callback(azurite.stop)
-
-            executor = ThreadPoolExecutor(
-                max_workers=int(os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT") or 0) or None,
-                thread_name_prefix="function",
-            )
-            stack.callback(executor.shutdown, wait=False, cancel_futures=True)
 
             durable_options = config.host.durable
             engine_options = EngineOptions(
@@ -127,10 +122,7 @@ class Host:
                 max_concurrent_activities=durable_options.max_concurrent_activities,
                 max_concurrent_orchestrations=durable_options.max_concurrent_orchestrations,
             )
-            intake = intake_from_settings(settings)
-            engine = DurableEngine.open(
-                data_dir, build_durable_functions(index.sdk_functions, executor), engine_options, intake
-            )
+            engine = DurableEngine.open(data_dir, durable_functions(index, workers), engine_options)
             stack.push_async_callback(engine.stop)
             await engine.start()
 
@@ -172,17 +164,10 @@ class Host:
                     binding.get("connectionName"),
                 )
 
-            invoker = Invoker(
-                bindings,
-                executor,
-                durable_client=client_binding,
-                function_timeout=config.host.function_timeout,
-            )
+            invoker = Invoker(bindings, workers, durable_client=client_binding)
             timers = [TimerRunner(f, invoker) for f in index.of_kind(TriggerKind.TIMER)]
             listeners = [
-                # Only a backlog of a queue whose function starts orchestrations holds activities back.
-                QueueListener(f, invoker, clients, config.host.queues, intake if _durable_client_binding(f) else None)
-                for f in index.of_kind(TriggerKind.QUEUE)
+                QueueListener(f, invoker, clients, config.host.queues) for f in index.of_kind(TriggerKind.QUEUE)
             ]
 
             async def admin_invoke(function: IndexedFunction, payload: str | None) -> None:
@@ -191,7 +176,7 @@ class Host:
                     await send_messages(listener.client, [payload or ""], config.host.queues.message_encoding)
                     return
                 reason = "This function was programmatically called via the host APIs."
-                trigger = TriggerInput(TimerRequest(past_due=False), {}, reason)
+                trigger = TriggerInput(timer_request(past_due=False), {}, reason)
                 with contextlib.suppress(InvocationFailed):
                     await invoker.invoke(function, trigger)
 
@@ -216,8 +201,6 @@ class Host:
             port_box["port"] = self.port
             origin_box["origin"] = f"http://{public_host(options.host)}:{self.port}"
             parts.public_origin = origin_box["origin"]
-            # The app's durable clients reach this engine without the loopback socket (in_process.py).
-            stack.callback(serve_in_process(rpc_base_url(), engine, durable_options.hub_name))
 
             dashboard = _dashboard_app(engine, index)
             dashboard.middlewares.append(dashboard_middleware(policy))
@@ -284,7 +267,7 @@ async def _dashboard_openapi(request: web.Request) -> web.Response:
 
 
 def _durable_client_binding(function: IndexedFunction) -> BindingInfo | None:
-    """The function's durableClient binding, if it has one (a queue function with one starts orchestrations)."""
+    """The function's durableClient binding, if it has one."""
     return next((b for b in function.bindings if b.type == ParameterKind.DURABLE_CLIENT.value), None)
 
 

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import enum
-import inspect
-import json
-import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import azure.functions as func
-from azure.functions.decorators.function_app import Function
 
 from devhost.config import resolve_setting_refs
 from devhost.errors import AppLoadError, ConfigError
+from devhost.protocol.messages import FunctionMetadata
 
 RETURN = "$return"
-CONTEXT_PARAMETER = "context"
 DEFAULT_CONNECTION = "AzureWebJobsStorage"
 
 
@@ -81,12 +74,10 @@ class BindingInfo:
 
 @dataclass(frozen=True)
 class ParameterInfo:
-    """A parameter of the user function and where its value comes from."""
+    """A parameter of the user function and where its value comes from (the worker converts it)."""
 
     name: str
     kind: ParameterKind
-    #: The annotation with func.Out[...] unwrapped; None when unannotated.
-    annotation: Any
     binding: BindingInfo | None
 
 
@@ -99,10 +90,11 @@ class IndexedFunction:
     trigger: BindingInfo
     bindings: tuple[BindingInfo, ...]
     parameters: tuple[ParameterInfo, ...]
-    user_function: Callable[..., Any]
-    function: Function
-    directory: Path
+    #: The bindings as the SDK wrote them (function.json's "bindings"), unresolved.
+    raw_bindings: tuple[Mapping[str, Any], ...]
     is_async: bool
+    #: The first line of the user function's docstring.
+    summary: str = ""
 
     @property
     def return_binding(self) -> BindingInfo | None:
@@ -129,11 +121,6 @@ class FunctionIndex:
         """Functions with that trigger kind, in declaration order."""
         return [f for f in self.functions if f.kind is kind]
 
-    @property
-    def sdk_functions(self) -> list[Function]:
-        """The SDK Function objects (what the durable adapters are built from)."""
-        return [f.function for f in self.functions]
-
 
 def resolve_connection(setting_name: str | None, settings: Mapping[str, str]) -> str | None:
     """The connection string named by a binding's `connection` (AzureWebJobs<name> is tried as well)."""
@@ -145,12 +132,12 @@ def resolve_connection(setting_name: str | None, settings: Mapping[str, str]) ->
     return None
 
 
-def build_index(functions: Sequence[Function], settings: Mapping[str, str], app_dir: Path) -> FunctionIndex:
-    """Index and validate every function; raise AppLoadError naming the function and binding at fault."""
+def build_index(functions: Sequence[FunctionMetadata], settings: Mapping[str, str]) -> FunctionIndex:
+    """Index and validate every function the worker reported; AppLoadError naming the function and binding."""
     indexed: list[IndexedFunction] = []
     seen: dict[str, str] = {}
     for function in functions:
-        entry = _index_function(function, settings, app_dir)
+        entry = _index_function(function, settings)
         key = entry.name.lower()
         if key in seen:
             raise AppLoadError(
@@ -162,9 +149,9 @@ def build_index(functions: Sequence[Function], settings: Mapping[str, str], app_
     return FunctionIndex(functions=tuple(indexed), _by_name={f.name.lower(): f for f in indexed})
 
 
-def _index_function(function: Function, settings: Mapping[str, str], app_dir: Path) -> IndexedFunction:
-    name = function.get_function_name() or function.get_user_function().__name__
-    bindings = [_binding_info(name, raw, settings) for raw in function.get_raw_bindings()]
+def _index_function(function: FunctionMetadata, settings: Mapping[str, str]) -> IndexedFunction:
+    name = function["name"]
+    bindings = [_binding_info(name, raw, settings) for raw in function["bindings"]]
     triggers = [b for b in bindings if b.type.endswith("Trigger")]
     if len(triggers) != 1:
         raise AppLoadError(f"function {name!r}: expected exactly one trigger, found {len(triggers)}")
@@ -194,23 +181,28 @@ def _index_function(function: Function, settings: Mapping[str, str], app_dir: Pa
         if binding.type == "http" and kind is not TriggerKind.HTTP:
             raise AppLoadError(f"function {name!r}: an http output binding needs an httpTrigger")
     _check_settings(name, trigger, others)
-    user_function = function.get_user_function()
-    parameters = () if kind.is_durable else _parameters(name, user_function, trigger, others)
+    by_name = {b.name: b for b in bindings}
+    parameters = tuple(
+        ParameterInfo(
+            p["name"],
+            ParameterKind(p["kind"]),
+            None if p["binding"] is None else by_name.get(p["binding"]),
+        )
+        for p in function["parameters"]
+    )
     return IndexedFunction(
         name=name,
         kind=kind,
         trigger=trigger,
         bindings=tuple(others),
         parameters=parameters,
-        user_function=user_function,
-        function=function,
-        directory=app_dir,
-        is_async=inspect.iscoroutinefunction(user_function),
+        raw_bindings=tuple(function["bindings"]),
+        is_async=function["is_async"],
+        summary=function.get("summary", ""),
     )
 
 
-def _binding_info(function_name: str, raw: str, settings: Mapping[str, str]) -> BindingInfo:
-    data = json.loads(raw)
+def _binding_info(function_name: str, data: Mapping[str, Any], settings: Mapping[str, str]) -> BindingInfo:
     binding_name = str(data.get("name", ""))
     binding_type = str(data.get("type", ""))
     direction = str(data.get("direction", "IN")).lower()
@@ -257,71 +249,3 @@ def _check_settings(name: str, trigger: BindingInfo, others: list[BindingInfo]) 
             take = binding.get("take")
             if take is not None and (isinstance(take, bool) or not isinstance(take, int) or take < 1):
                 raise AppLoadError(f"function {name!r}: table binding {binding.name!r} take must be a positive integer")
-
-
-def _parameters(
-    name: str, user_function: Callable[..., Any], trigger: BindingInfo, others: list[BindingInfo]
-) -> tuple[ParameterInfo, ...]:
-    try:
-        signature = inspect.signature(user_function)
-        hints = _type_hints(user_function)
-    except (TypeError, ValueError) as exc:
-        raise AppLoadError(f"function {name!r}: cannot read its signature: {exc}") from exc
-    by_name = {b.name: b for b in (trigger, *others) if b.name != RETURN}
-    parameters: list[ParameterInfo] = []
-    for param in signature.parameters.values():
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            raise AppLoadError(f"function {name!r}: *args/**kwargs parameters are not supported")
-        annotation = hints.get(param.name, None)
-        binding = by_name.pop(param.name, None)
-        if binding is None:
-            if param.name == CONTEXT_PARAMETER:
-                parameters.append(ParameterInfo(param.name, ParameterKind.CONTEXT, annotation, None))
-                continue
-            if param.default is not param.empty:
-                continue
-            raise AppLoadError(
-                f"function {name!r}: parameter {param.name!r} has no binding; add a binding decorator with "
-                f"arg_name={param.name!r} or remove the parameter"
-            )
-        if binding is trigger:
-            kind = ParameterKind.TRIGGER
-        elif binding.type == "durableClient":
-            kind = ParameterKind.DURABLE_CLIENT
-        elif binding.direction == "out":
-            kind = ParameterKind.OUTPUT
-            annotation = _unwrap_out(name, param.name, annotation)
-        else:
-            kind = ParameterKind.INPUT
-        parameters.append(ParameterInfo(param.name, kind, annotation, binding))
-    if by_name:
-        missing = ", ".join(sorted(by_name))
-        raise AppLoadError(
-            f"function {name!r}: binding(s) {missing} have no matching parameter; the arg_name of each binding "
-            "must be a parameter of the function"
-        )
-    return tuple(parameters)
-
-
-def _type_hints(user_function: Callable[..., Any]) -> dict[str, Any]:
-    target = inspect.unwrap(user_function)
-    try:
-        return typing.get_type_hints(target)
-    except Exception:
-        # Unresolvable string annotations: fall back to the raw ones (the worker does the same).
-        return dict(getattr(target, "__annotations__", {}))
-
-
-def _unwrap_out(function_name: str, param_name: str, annotation: Any) -> Any:
-    if annotation is None:
-        return None
-    origin = typing.get_origin(annotation)
-    if origin is not None and isinstance(origin, type) and issubclass(origin, func.Out):
-        args = typing.get_args(annotation)
-        return args[0] if args else None
-    if isinstance(annotation, type) and issubclass(annotation, func.Out):
-        return None
-    raise AppLoadError(
-        f"function {function_name!r}: parameter {param_name!r} is an output binding, so annotate it as "
-        f"func.Out[...] (got {annotation!r})"
-    )

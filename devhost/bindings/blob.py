@@ -36,17 +36,6 @@ async def read_blob(service: BlobServiceClient, path: str) -> tuple[bytes, dict[
     return data, properties
 
 
-def blob_bytes(value: Any) -> bytes:
-    """Bytes to upload for an output value: str (UTF-8), bytes, or a file-like object."""
-    if callable(getattr(value, "read", None)):
-        value = value.read()
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    if isinstance(value, bytes | bytearray):
-        return bytes(value)
-    raise BlobBindingError(f"cannot write a {type(value).__name__} to a blob; use str, bytes or a stream")
-
-
 async def write_blob(service: BlobServiceClient, path: str, data: bytes) -> None:
     """Upload (overwrite) the blob, creating its container when missing."""
     container, name = split_path(path)

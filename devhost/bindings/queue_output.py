@@ -5,11 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import json
-from collections.abc import Iterable
-from typing import Any
 
-import azure.functions as func
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue.aio import QueueClient
 
@@ -41,31 +37,6 @@ def decode_message(text: str, encoding: str) -> bytes:
         except (binascii.Error, UnicodeEncodeError) as exc:
             raise ValueError(f"message is not valid base64 ({exc})") from None
     return text.encode("utf-8")
-
-
-def message_bodies(value: Any) -> list[bytes | str]:
-    """Message bodies for an output value: str, bytes, func.QueueMessage, dict (as JSON) or a list of those."""
-    if value is None:
-        return []
-    if isinstance(value, str | bytes | bytearray | func.QueueMessage | dict):
-        return [_one_body(value)]
-    if isinstance(value, Iterable):
-        return [_one_body(item) for item in value]
-    raise QueueOutputError(
-        f"cannot send a {type(value).__name__} as a queue message; use str, bytes, func.QueueMessage or a list"
-    )
-
-
-def _one_body(value: Any) -> bytes | str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bytes | bytearray):
-        return bytes(value)
-    if isinstance(value, func.QueueMessage):
-        return value.get_body()
-    if isinstance(value, dict):
-        return json.dumps(value)
-    raise QueueOutputError(f"cannot send a {type(value).__name__} as a queue message item; use str or bytes")
 
 
 async def send_messages(client: QueueClient, bodies: list[bytes | str], encoding: str) -> None:

@@ -1,11 +1,14 @@
-"""Read input bindings and write output bindings for an invocation, dispatching on the binding type."""
+"""Read input bindings and write output bindings for an invocation, dispatching on the binding type.
+
+Values travel in the worker's wire shapes (devhost/worker/conversions.py): the host does the storage
+I/O, the worker converts to and from the types user code sees.
+"""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from typing import Any
-
-from azure.functions.blob import InputStream
 
 from devhost.app.index import BindingInfo
 from devhost.bindings import blob, queue_output, table
@@ -20,8 +23,8 @@ class BindingRuntime:
         self.clients = clients
         self.queue_encoding = queue_encoding
 
-    async def read(self, binding: BindingInfo, data: Mapping[str, Any], annotation: Any) -> Any:
-        """The value of an input binding, converted to the parameter's annotation."""
+    async def read(self, binding: BindingInfo, data: Mapping[str, Any]) -> dict[str, Any] | None:
+        """An input binding's value: {"text": table JSON} or a blob's {"data", "name", "uri", "length"}."""
         assert binding.connection_string is not None
         where = f"binding {binding.name!r}"
         if binding.type == "table":
@@ -33,9 +36,7 @@ class BindingRuntime:
                 binding.get("take"),
                 _optional(binding.get("filter"), data, where),
             )
-            if text is not None and annotation is bytes:
-                return text.encode("utf-8")
-            return text
+            return {"text": text}
         if binding.type == "blob":
             found = await blob.read_blob(
                 self.clients.blob_service(binding.connection_string), resolve(str(binding.get("path")), data, where)
@@ -43,33 +44,27 @@ class BindingRuntime:
             if found is None:
                 return None
             content, properties = found
-            wanted = annotation if annotation is not None else _data_type(binding)
-            if wanted is str:
-                return content.decode("utf-8")
-            if wanted is bytes:
-                return content
-            return InputStream(
-                data=content,
-                name=properties["Name"],
-                uri=properties["Uri"],
-                length=properties["ContentLength"],
-                blob_properties=properties,
-            )
+            return {
+                "data": base64.b64encode(content).decode("ascii"),
+                "name": properties["Name"],
+                "uri": properties["Uri"],
+                "length": properties["ContentLength"],
+            }
         raise ValueError(f"{where}: {binding.type!r} is not an input binding")
 
-    async def write(self, binding: BindingInfo, value: Any, data: Mapping[str, Any]) -> None:
-        """Write an output binding's value (None writes nothing)."""
+    async def write(self, binding: BindingInfo, value: Mapping[str, Any] | None, data: Mapping[str, Any]) -> None:
+        """Write an output binding's value as the worker encoded it (None writes nothing)."""
         if value is None:
             return
         assert binding.connection_string is not None
         where = f"binding {binding.name!r}"
         if binding.type == "queue":
-            bodies = queue_output.message_bodies(value)
+            bodies = [item["text"] if "text" in item else base64.b64decode(item["data"]) for item in value["messages"]]
             client = self.clients.queue(binding.connection_string, resolve(str(binding.get("queueName")), data, where))
             await queue_output.send_messages(client, bodies, self.queue_encoding)
         elif binding.type == "table":
             entities = table.table_entities(
-                value,
+                value["text"],
                 _optional(binding.get("partitionKey"), data, where),
                 _optional(binding.get("rowKey"), data, where),
             )
@@ -82,7 +77,7 @@ class BindingRuntime:
             await blob.write_blob(
                 self.clients.blob_service(binding.connection_string),
                 resolve(str(binding.get("path")), data, where),
-                blob.blob_bytes(value),
+                base64.b64decode(value["data"]),
             )
         else:
             raise ValueError(f"{where}: {binding.type!r} is not an output binding the runtime writes")
@@ -92,8 +87,3 @@ def _optional(template: Any, data: Mapping[str, Any], where: str) -> str | None:
     if template is None or template == "":
         return None
     return resolve(str(template), data, where)
-
-
-def _data_type(binding: BindingInfo) -> type | None:
-    data_type = str(binding.get("dataType") or "").lower()
-    return {"string": str, "binary": bytes}.get(data_type)

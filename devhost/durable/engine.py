@@ -1,13 +1,14 @@
 """The durable engine: the task hub's dispatch loops and the DurableService API.
 
+User code runs in the worker processes, reached through ``functions.runner``; every orchestrator
+episode there replays the whole history, as the Durable extension has out-of-process languages do.
+
 Loops (all started in ``start`` and stopped in ``stop``):
 * orchestration workers (options.max_concurrent_orchestrations): take a ready instance, read its
-  visible messages, run ONE episode for all of them (off the event loop, except the cheap episodes of
-  an orchestration live in a session), commit it in one transaction, then dispatch the work it produced;
-* activity workers (options.max_concurrent_activities): run work items, except that quick CPU-bound
-  sync activities go to the single-thread fast lane (activity_lane.py); each completion (inbox message
-  + work item deletion) is one write, group-committed with the others. While a queue trigger reports a
-  backlog, work items wait a bounded time before they start (intake.py);
+  visible messages, run ONE episode for all of them in a worker, commit it in one transaction, then
+  dispatch the work it produced;
+* activity workers (options.max_concurrent_activities): run work items in the workers; each completion
+  (inbox message + work item deletion) is one write, group-committed with the others;
 * entity workers: one batch of operations per entity at a time, in order;
 * a timer loop: wakes instances whose durable timers (invisible inbox messages) came due.
 
@@ -26,29 +27,26 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from devhost.durable import entities as ent
 from devhost.durable import history as h
-from devhost.durable import sdk_speedups
-from devhost.durable.activity_lane import ActivityLane, Outcome, is_fast
 from devhost.durable.episode import (
     KIND_EVENT,
     CachedInstance,
     EpisodeOutcome,
+    PendingEpisode,
     client_context_input,
     new_execution_id,
     parent_notice,
-    process_episode,
+    plan_episode,
     start_message,
     updated_row,
 )
 from devhost.durable.httpactivity import HTTP_ACTIVITY, run_http_activity
-from devhost.durable.intake import IntakeBacklog
 from devhost.durable.models import (
     ActivityFailure,
     DurableFunctions,
@@ -67,6 +65,7 @@ from devhost.errors import (
     FunctionNotFoundError,
     InstanceNotFoundError,
     InstanceStateError,
+    InvalidOperationError,
     InvalidRequestError,
 )
 from devhost.names import check_instance_id, check_name
@@ -83,12 +82,6 @@ STOP_GRACE_SECONDS = 5.0
 DEFER_MIN_COST_S = 0.005
 DEFER_FACTOR = 4.0
 DEFER_MAX_S = 1.0
-#: An episode of an instance whose previous episode took less than this much CPU runs on the event loop
-#: itself (its orchestrator is live in a session, so it only applies the new events): handing it to
-#: the replay pool and back would cost more than the episode.
-INLINE_EPISODE_S = 0.002
-#: ... and that has at most this many completions to apply (an episode's cost grows with them).
-INLINE_EPISODE_MESSAGES = 16
 #: Operations handed to an entity function in one batch.
 ENTITY_BATCH = 100
 _ORCHESTRATION = "o"
@@ -104,6 +97,14 @@ def _activity_event(item: q.WorkItem, result: str | BaseException) -> dict[str, 
         reason = f"Activity function '{item.name}' failed: {type(result).__name__}: {result}"
         return h.task_failed(stamp, item.task_id, reason, repr(result))
     return h.task_completed(stamp, item.task_id, result)
+
+
+def _invalid_operation(operation: str, instance_id: str, status: RuntimeStatus) -> InvalidOperationError:
+    """The extension's refusal of suspend/resume in a state that does not allow it (logged as it logs it)."""
+    log.warning("Cannot %s orchestration instance in the %s state. Instance: %s", operation, status.value, instance_id)
+    return InvalidOperationError(
+        f"Cannot {operation} the orchestration instance {instance_id} because instance is in the {status.value} state."
+    )
 
 
 class _KeyedLocks:
@@ -170,7 +171,6 @@ class DurableEngine:
         store: SqliteStore,
         functions: DurableFunctions,
         options: EngineOptions,
-        intake: IntakeBacklog | None = None,
     ) -> None:
         self.task_hub = options.task_hub
         self.functions = functions
@@ -186,12 +186,7 @@ class DurableEngine:
         self._locks = _KeyedLocks()
         self._orchestrations = _ReadyQueue()
         self._entities = _ReadyQueue()
-        #: Work items with the intake clock's time they were queued at (the backlog bounds their wait).
-        self._activities: asyncio.Queue[tuple[float, q.WorkItem]] = asyncio.Queue()
-        self._intake = intake or IntakeBacklog()
-        self._lane = ActivityLane(functions.activities, self._lane_finished)
-        #: Tasks finishing awaitables that sync activities in the lane returned (see _lane_finished).
-        self._lane_finishers: set[asyncio.Task[None]] = set()
+        self._activities: asyncio.Queue[q.WorkItem] = asyncio.Queue()
         self._timers: list[tuple[int, int, str, str]] = []
         self._timer_seq = itertools.count()
         self._timer_wakeup = asyncio.Event()
@@ -202,7 +197,6 @@ class DurableEngine:
         #: When a deferred episode of an instance runs at the latest (time.monotonic()).
         self._deferred: dict[str, float] = {}
         self._work_ids: itertools.count[int] = itertools.count(1)
-        self._replay_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="durable-replay")
         self._workers: list[asyncio.Task[None]] = []
         self._activity_workers: list[asyncio.Task[None]] = []
         self._busy_activity_workers: set[asyncio.Task[Any]] = set()
@@ -217,12 +211,10 @@ class DurableEngine:
         data_dir: Path,
         functions: DurableFunctions,
         options: EngineOptions,
-        intake: IntakeBacklog | None = None,
     ) -> DurableEngine:
         """Open (or create) the task hub at data_dir/taskhub.sqlite; StoreLockedError/StoreCorruptError."""
-        sdk_speedups.install()
         store = SqliteStore.open(Path(data_dir), options.task_hub)
-        return cls(store, functions, options, intake)
+        return cls(store, functions, options)
 
     async def start(self) -> None:
         """Recover pending work from the store and start the dispatch loops."""
@@ -247,7 +239,6 @@ class DurableEngine:
         for index in range(max(1, min(4, self.options.max_concurrent_orchestrations))):
             self._workers.append(asyncio.create_task(self._entity_worker(), name=f"entities-{index}"))
         self._workers.append(asyncio.create_task(self._timer_loop(), name="durable-timers"))
-        self._lane.start(asyncio.get_running_loop())
         for index in range(max(1, self.options.max_concurrent_activities)):
             self._activity_workers.append(asyncio.create_task(self._activity_worker(), name=f"activities-{index}"))
         log.info("Durable task hub '%s' started (%s)", self.task_hub, self._store.path)
@@ -269,13 +260,6 @@ class DurableEngine:
         await asyncio.gather(*self._workers, *self._activity_workers, return_exceptions=True)
         self._workers.clear()
         self._activity_workers.clear()
-        await self._lane.stop(STOP_GRACE_SECONDS)
-        for finisher in list(self._lane_finishers):
-            finisher.cancel()
-        await asyncio.gather(*self._lane_finishers, return_exceptions=True)
-        # An episode cancelled above may still be running in the replay pool on a store read connection:
-        # let it finish before the store closes its connections (closing under it crashes the process).
-        await asyncio.to_thread(self._replay_pool.shutdown, True)
         await asyncio.to_thread(self._store.close)
         log.info("Durable task hub '%s' stopped", self.task_hub)
 
@@ -378,22 +362,27 @@ class DurableEngine:
         async with self._locks.hold(instance_id):
             if self._defer_episode(instance_id):
                 return
-            loop = asyncio.get_running_loop()
             cached = self._cache.get(instance_id)
             now = h.utcnow()
-            arrivals = self._arrivals.pop(instance_id, 0)
-            if (
-                cached is not None
-                and cached.state is not None
-                and cached.episode_s < INLINE_EPISODE_S
-                and arrivals <= INLINE_EPISODE_MESSAGES
-            ):
-                outcome, cached = self._prepare_episode_sync(instance_id, cached, now)
-            else:
-                outcome, cached = await loop.run_in_executor(
-                    self._replay_pool, self._prepare_episode_sync, instance_id, cached, now
-                )
-            if outcome is None or outcome.commit is None:
+            self._arrivals.pop(instance_id, 0)
+            read = self._store.read
+            messages = await read(functools.partial(q.read_inbox, instance_id=instance_id, now_us=h.to_us(now)))
+            if not messages:
+                return
+            if cached is None:
+                row = await read(functools.partial(q.get_instance, instance_id=instance_id))
+                if row is None:
+                    # Messages for an instance that no longer exists (purged): drop them.
+                    orphan = q.EpisodeCommit(instance_id, consumed=[m.msg_id for m in messages])
+                    await self._store.write(functools.partial(q.commit_episode, commit=orphan))
+                    return
+                cached = CachedInstance(row)
+            history = None
+            if cached.state is None:
+                history = await read(functools.partial(q.load_history, instance_id=instance_id))
+            plan = plan_episode(cached, messages, self.functions, history, lambda: next(self._work_ids), now)
+            outcome = await self._run_orchestrator(cached, plan) if isinstance(plan, PendingEpisode) else plan
+            if outcome.commit is None:
                 return
             self._committing.add(instance_id)
             try:
@@ -405,33 +394,13 @@ class DurableEngine:
                 self._committing.discard(instance_id)
             self._after_commit(instance_id, cached, outcome, touched)
 
-    def _prepare_episode_sync(
-        self, instance_id: str, cached: CachedInstance | None, now: datetime
-    ) -> tuple[EpisodeOutcome | None, CachedInstance | None]:
-        """Read the instance and its messages, run the episode (in the replay pool, or inline when cheap)."""
-        started = time.thread_time()
-        read = self._store.read_sync
-        messages = read(functools.partial(q.read_inbox, instance_id=instance_id, now_us=h.to_us(now)))
-        if not messages:
-            return None, cached
-        if cached is None:
-            row = read(functools.partial(q.get_instance, instance_id=instance_id))
-            if row is None:
-                # Messages for an instance that no longer exists (purged): drop them.
-                orphan = q.EpisodeCommit(instance_id, consumed=[m.msg_id for m in messages])
-                return EpisodeOutcome(commit=orphan), None
-            cached = CachedInstance(row)
-        outcome = process_episode(
-            cached,
-            messages,
-            self.functions,
-            lambda: read(functools.partial(q.load_history, instance_id=instance_id)),
-            lambda: next(self._work_ids),
-            now,
-        )
-        # CPU time, not wall time: waiting for the GIL or the pool says nothing about the episode's cost.
-        cached.episode_s = time.thread_time() - started
-        return outcome, cached
+    async def _run_orchestrator(self, cached: CachedInstance, plan: PendingEpisode) -> EpisodeOutcome:
+        """Run the episode's orchestrator in a worker and finish the episode with what it returned."""
+        record = cached.row.record
+        started = time.monotonic()
+        result = await self.functions.runner.orchestrate(plan.function, record.instance_id, plan.context_json)
+        cached.episode_s = time.monotonic() - started
+        return plan.finish(result)
 
     def _after_commit(
         self, instance_id: str, cached: CachedInstance | None, outcome: EpisodeOutcome, touched: list[str]
@@ -479,41 +448,18 @@ class DurableEngine:
 
     # ================================================================ activities
     def _queue_activity(self, item: q.WorkItem) -> None:
-        self._activities.put_nowait((self._intake.clock(), item))
+        self._activities.put_nowait(item)
 
     async def _activity_worker(self) -> None:
         task = asyncio.current_task()
         assert task is not None
         while not self._stopping:
-            queued_at, item = await self._activities.get()
-            # Behind a queue backlog (intake.py). A worker waiting here is idle: stop() cancels it and the
-            # item, already in the store, runs after the restart.
-            await self._intake.wait_turn(queued_at)
-            function = self.functions.activities.get(item.name.lower())
-            if function is not None and is_fast(function):
-                self._lane.submit(item)
-                continue
+            item = await self._activities.get()
             self._busy_activity_workers.add(task)
             try:
                 self._submit_completion(item, await self._run_activity(item))
             finally:
                 self._busy_activity_workers.discard(task)
-
-    def _lane_finished(self, batch: list[tuple[q.WorkItem, Outcome]]) -> None:
-        for item, outcome in batch:
-            if isinstance(outcome, (str, BaseException)):
-                self._submit_completion(item, _activity_event(item, outcome))
-            else:  # a sync function returned an awaitable: it finishes on the event loop
-                finisher = asyncio.create_task(self._finish_lane_activity(item, outcome))
-                self._lane_finishers.add(finisher)
-                finisher.add_done_callback(self._lane_finishers.discard)
-
-    async def _finish_lane_activity(self, item: q.WorkItem, pending: Awaitable[str]) -> None:
-        try:
-            result: str | BaseException = await pending
-        except Exception as exc:
-            result = exc
-        self._submit_completion(item, _activity_event(item, result))
 
     def _submit_completion(self, item: q.WorkItem, event: dict[str, Any]) -> None:
         message = q.NewMessage(item.instance_id, item.execution_id, KIND_EVENT, event, h.to_us(h.utcnow()))
@@ -546,7 +492,7 @@ class DurableEngine:
             if function is None:
                 result: str | BaseException = await run_http_activity(item.input)
             else:
-                result = await function.run(item.input or "null")
+                result = await self.functions.runner.activity(function, item.instance_id, item.input)
         except Exception as exc:
             result = exc
         return _activity_event(item, result)
@@ -574,9 +520,7 @@ class DurableEngine:
         record = await read(functools.partial(q.get_entity, entity_id=entity_id))
         state = record.state if record else None
         operations = [ent.EntityOperation(m.operation, m.input, m.request_id, m.reply_instance_id) for m in messages]
-        handle = self.functions.entities.get(name.lower())
-        loop = asyncio.get_running_loop()
-        outcome = await loop.run_in_executor(self._replay_pool, ent.run_batch, handle, name, key, state, operations)
+        outcome = await self._entity_batch(entity_id, name, key, state, operations)
         now = h.utcnow()
         replies = [
             q.NewMessage(
@@ -605,6 +549,21 @@ class DurableEngine:
             self._orchestrations.mark(reply.instance_id)
         if len(messages) == ENTITY_BATCH:
             self._entities.mark(entity_id)
+
+    async def _entity_batch(
+        self, entity_id: str, name: str, key: str, state: str | None, operations: list[ent.EntityOperation]
+    ) -> ent.BatchOutcome:
+        """One batch through the entity function in a worker (every operation fails if it cannot run)."""
+        function = self.functions.entities.get(name.lower())
+        if function is None:
+            return ent.failed_batch(f"Entity function '{name}' does not exist.", len(operations), state)
+        request = ent.build_batch_request(name, key, state, operations)
+        try:
+            response = await self.functions.runner.entity(function, entity_id, request)
+            return ent.parse_batch_response(response, len(operations))
+        except Exception as exc:  # a broken entity function must not take the host down
+            message = f"Entity function '{name}' failed: {type(exc).__name__}: {exc}"
+            return ent.failed_batch(message, len(operations), state)
 
     # ================================================================ DurableService: instances
     async def start_orchestration(
@@ -740,7 +699,7 @@ class DurableEngine:
             if status.is_terminal:
                 raise InstanceStateError(f"instance '{instance_id}' has already ended ({status.value})")
             if status == RuntimeStatus.SUSPENDED:
-                return
+                raise _invalid_operation("suspend", instance_id, status)
             now = h.utcnow()
             update, new_row = updated_row(row, now, runtime_status=RuntimeStatus.SUSPENDED)
             chunk = [h.execution_suspended(h.format_ts(now), reason)]
@@ -754,7 +713,7 @@ class DurableEngine:
             if status.is_terminal:
                 raise InstanceStateError(f"instance '{instance_id}' has already ended ({status.value})")
             if status != RuntimeStatus.SUSPENDED:
-                return
+                raise _invalid_operation("resume", instance_id, status)
             now = h.utcnow()
             update, new_row = updated_row(row, now, runtime_status=RuntimeStatus.RUNNING)
             chunk = [h.execution_resumed(h.format_ts(now), reason)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -85,23 +85,6 @@ def parse_batch_response(text: str, count: int) -> BatchOutcome:
 def failed_batch(message: str, count: int, state: str | None) -> BatchOutcome:
     """Every operation failed with `message`; the state is left as it was."""
     return BatchOutcome(state is not None, state, [OperationOutcome(True, json.dumps(message))] * count)
-
-
-def run_batch(
-    handle: Callable[[str], str] | None,
-    name: str,
-    key: str,
-    state: str | None,
-    operations: Sequence[EntityOperation],
-) -> BatchOutcome:
-    """Run one batch through the SDK's entity handle (None when no such entity function exists)."""
-    if handle is None:
-        return failed_batch(f"Entity function '{name}' does not exist.", len(operations), state)
-    try:
-        response = handle(build_batch_request(name, key, state, operations))
-        return parse_batch_response(response, len(operations))
-    except Exception as exc:  # a broken entity function must not take the host down
-        return failed_batch(f"Entity function '{name}' failed: {type(exc).__name__}: {exc}", len(operations), state)
 
 
 def reply_input(outcome: OperationOutcome) -> str:

@@ -1,8 +1,9 @@
 """What one orchestration episode (or management operation) writes: messages and cached state in,
 an EpisodeCommit plus the work to dispatch after it commits out.
 
-Runs in a worker thread (it calls the SDK through replay.run_episode); its only I/O is the history
-loader the engine passes for instances that are not cached yet.
+An episode is planned (``plan_episode``: which messages it consumes and the context JSON for the
+orchestrator), the engine runs the orchestrator in a worker, and the plan is finished with the result
+(``PendingEpisode.finish``). No I/O here.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from devhost.durable.store.queries import (
     WorkItem,
 )
 
-log = logging.getLogger("devhost.durable.engine")
+log = logging.getLogger(__name__)
 
 #: Inbox message kinds.
 KIND_START = "start"
@@ -145,15 +146,25 @@ def parent_notice(
 # Episodes
 
 
-def process_episode(
+@dataclass
+class PendingEpisode:
+    """An episode waiting for its orchestrator: what to send the worker, and how to finish with its answer."""
+
+    function: str
+    context_json: str
+    finish: Callable[[str | BaseException], EpisodeOutcome]
+
+
+def plan_episode(
     cached: CachedInstance,
     messages: list[InboxMessage],
     functions: DurableFunctions,
-    load_history: Callable[[], list[Event]],
+    history: list[Event] | None,
     new_work_id: Callable[[], int],
     now: datetime,
-) -> EpisodeOutcome:
-    """Consume an instance's visible messages: run one episode if there is anything to deliver."""
+) -> EpisodeOutcome | PendingEpisode:
+    """Consume an instance's visible messages: an outcome when no orchestrator needs to run, else the
+    episode to run. history is the stored history; it is needed when cached.state is None."""
     row = cached.row
     record = row.record
     status = record.runtime_status
@@ -182,7 +193,7 @@ def process_episode(
     elif incoming:
         state = cached.state
         if state is None:
-            state = ExecutionState.from_history(load_history(), row.replay_state)
+            state = ExecutionState.from_history(history or [], row.replay_state)
         if state.episodes == 0:
             # Not started yet (its ExecutionStarted is still invisible or held): keep the messages.
             incoming, consumed = [], []
@@ -194,18 +205,28 @@ def process_episode(
         return outcome
 
     assert state is not None
-    handle = functions.orchestrators.get(record.name.lower())
+    function = functions.orchestrators.get(record.name.lower())
     # The context input is ExecutionStarted's Input (for client starts it differs from the stored input).
     context_input = start.payload.get("Input") if start is not None else state.input
     info = replay.EpisodeInfo(record.instance_id, record.name, context_input, record.parent_instance_id)
-    if handle is None:
-        decision = _missing_orchestrator(record.name, state, incoming, now)
-    else:
-        decision = replay.run_episode(handle, state, info, incoming, now)
-        outcome.ran_orchestrator = True
-    state.apply_events(decision.events)
-    _build_commit(outcome, cached, state, decision, dropped + consumed, start is not None, functions, new_work_id, now)
-    return outcome
+    started = start is not None
+
+    def finish(decision: Decision, ran: bool) -> EpisodeOutcome:
+        assert state is not None
+        state.apply_events(decision.events)
+        outcome.ran_orchestrator = ran
+        _build_commit(outcome, cached, state, decision, dropped + consumed, started, functions, new_work_id, now)
+        return outcome
+
+    if function is None:
+        return finish(_missing_orchestrator(record.name, state, incoming, now), False)
+    prepared = replay.prepare_episode(state, info.instance_id, incoming, now)
+    context_json = replay.build_context_json(state, info, prepared.new_events)
+    return PendingEpisode(
+        function,
+        context_json,
+        lambda result: finish(replay.decide(state, info, prepared, result), True),
+    )
 
 
 def _missing_orchestrator(name: str, state: ExecutionState, incoming: list[Event], now: datetime) -> Decision:

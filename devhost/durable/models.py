@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 
 class RuntimeStatus(enum.StrEnum):
@@ -112,36 +113,48 @@ class EntityRecord:
     locked_by: str | None = None
 
 
-@dataclass
-class ActivityFunction:
-    """One activity function as the engine runs it: input JSON text in, result JSON text out. Both entry
-    points raise ActivityFailure when the function fails."""
+class DurableRunner(Protocol):
+    """Runs the app's durable functions (in the worker processes); the engine's only way to user code."""
 
-    #: One invocation, awaited on the event loop (a sync function runs in the function thread pool).
-    run: Callable[[str], Awaitable[str]]
-    #: Sync (def) functions only: one invocation in the calling thread. Returns an awaitable if the
-    #: function returned one (the caller finishes it on the event loop).
-    run_in_thread: Callable[[str], str | Awaitable[str]] | None = None
-    #: Wall-clock and CPU seconds of its last invocation run by run_in_thread (None before the first).
-    last_wall_s: float | None = None
-    last_cpu_s: float | None = None
+    async def orchestrate(self, function: str, instance_id: str, context_json: str) -> str | BaseException:
+        """One episode: the OrchestratorState JSON text, or an exception whose text is what the SDK's handle
+        raised on its failure path (durable-protocol.md 2.2), a timeout or a crash."""
+        ...
+
+    async def activity(self, function: str, instance_id: str, input_json: str | None) -> str:
+        """One activity run: its result JSON text; raises ActivityFailure when it fails."""
+        ...
+
+    async def entity(self, function: str, entity_id: str, request_json: str) -> str:
+        """One entity batch: the response JSON text; raises when the entity function cannot run."""
+        ...
+
+
+class NoRunner:
+    """The runner of an engine without an app (store tools, tests of the store): nothing can run."""
+
+    async def orchestrate(self, function: str, instance_id: str, context_json: str) -> str | BaseException:
+        return RuntimeError(f"no worker runs orchestrator '{function}'")
+
+    async def activity(self, function: str, instance_id: str, input_json: str | None) -> str:
+        raise ActivityFailure(f"no worker runs activity '{function}'", "")
+
+    async def entity(self, function: str, entity_id: str, request_json: str) -> str:
+        raise RuntimeError(f"no worker runs entity '{function}'")
 
 
 @dataclass(frozen=True)
 class DurableFunctions:
-    """The app's durable functions by name, as adapters the engine can call.
+    """The app's durable functions and the runner that calls them.
 
-    Names are matched case-insensitively (Functions names are), so keys are stored lower-cased.
+    Names are matched case-insensitively (Functions names are), so keys are lower-cased names and binding
+    aliases; values are the function names the runner knows.
     """
 
-    #: Orchestrator handle: context JSON text in, OrchestratorState JSON text out (or raises, see
-    #: durable-protocol.md 2.2). Synchronous and CPU-bound; the engine runs it in its replay pool (and the
-    #: cheap episodes of an orchestration live in a session on the event loop).
-    orchestrators: Mapping[str, Callable[[str], str]] = field(default_factory=dict)
-    #: Activity functions (see ActivityFunction).
-    activities: Mapping[str, ActivityFunction] = field(default_factory=dict)
-    #: Entity handle: entity request JSON text in, entity response JSON text out.
-    entities: Mapping[str, Callable[[str], str]] = field(default_factory=dict)
+    runner: DurableRunner = field(default_factory=NoRunner)
+    orchestrators: Mapping[str, str] = field(default_factory=dict)
+    activities: Mapping[str, str] = field(default_factory=dict)
+    entities: Mapping[str, str] = field(default_factory=dict)
 
 
 class ActivityFailure(Exception):

@@ -23,7 +23,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from devhost.durable import history as h
-from devhost.durable import sessions
 from devhost.durable.history import Event
 
 log = logging.getLogger("devhost.durable.replay")
@@ -104,8 +103,6 @@ class ExecutionState:
     episodes: int = 0
     #: The execution's input as the orchestrator reads it (ExecutionStarted's Input).
     input: str | None = None
-    #: The SDK's live orchestration after the last episode (sessions.py); None means a full replay.
-    session: sessions.Session | None = field(default=None, repr=False, compare=False)
 
     def take_id(self) -> int:
         """The next sequence id, in the order the SDK hands them out."""
@@ -468,9 +465,52 @@ def _action_name(action: dict[str, Any]) -> str:
     return str(action.get("functionName") or "").lower()
 
 
-def _describe(event_type: int, name: str) -> str:
-    label = h.EVENT_TYPE_NAMES.get(event_type, str(event_type))
-    return f"{label} '{name}'" if name else label
+#: How DurableTask.Core names what a history event scheduled, and the action a replay produced instead.
+_SCHEDULED_KIND = {
+    h.TASK_SCHEDULED: "an activity task",
+    h.SUB_ORCHESTRATION_CREATED: "a sub-orchestration task",
+    h.TIMER_CREATED: "a timer task",
+    h.EVENT_SENT: "an entity operation",
+}
+_ACTION_CLASS = {
+    h.TASK_SCHEDULED: "ScheduleTaskOrchestratorAction",
+    h.SUB_ORCHESTRATION_CREATED: "CreateSubOrchestrationAction",
+    h.TIMER_CREATED: "CreateTimerOrchestratorAction",
+    h.EVENT_SENT: "SendEventOrchestratorAction",
+}
+_CHANGED = "Was a change made to the orchestrator code after this instance had already started running?"
+NON_DETERMINISTIC = "Non-Deterministic workflow detected: "
+
+
+def _named(name: str) -> str:
+    return f" named '{name}'" if name else ""
+
+
+def _mismatch_message(task_id: int, stored: tuple[int, str], wanted: tuple[int, str]) -> str:
+    """The orchestration's failure when replay asks for something else than the history recorded at task_id,
+    worded as DurableTask.Core's NonDeterministicOrchestrationException (TaskOrchestrationContext.cs)."""
+    (stored_type, stored_name), (wanted_type, wanted_name) = stored, wanted
+    recorded = (
+        f"A previous execution of this orchestration scheduled {_SCHEDULED_KIND.get(stored_type, 'a task')} with "
+        f"sequence number {task_id}{_named(stored_name)}, but the current orchestration replay instead "
+    )
+    if stored_type == wanted_type:
+        kind = _SCHEDULED_KIND.get(wanted_type, "a task")
+        asked = f"scheduled {kind}{_named(wanted_name)} with this sequence number."
+    else:
+        action = _ACTION_CLASS.get(wanted_type, "unknown")
+        asked = f"produced a {action} action{_named(wanted_name)} with this sequence number."
+    return f"{NON_DETERMINISTIC}{recorded}{asked} {_CHANGED}"
+
+
+def _missing_message(task_id: int, stored: tuple[int, str]) -> str:
+    stored_type, stored_name = stored
+    name = f" and name '{stored_name}'" if stored_name else ""
+    return (
+        f"{NON_DETERMINISTIC}A previous execution of this orchestration scheduled "
+        f"{_SCHEDULED_KIND.get(stored_type, 'a task')} with sequence ID {task_id}{name}, but the current replay "
+        f"execution hasn't (yet?) scheduled this task. {_CHANGED}"
+    )
 
 
 def parse_handle_result(result: str | BaseException) -> tuple[dict[str, Any], str | None]:
@@ -512,16 +552,16 @@ def decide(
     seen = len(state.action_ids)
     for index, action in enumerate(id_actions[:seen]):
         task_id = state.action_ids[index]
-        stored_type, stored_name = state.scheduled.get(task_id, (-1, ""))
-        wanted_type = _SCHEDULING_TYPE_OF_ACTION.get(int(action.get("actionType", -1)), -2)
-        wanted_name = _action_name(action)
-        if stored_type != wanted_type or (wanted_name and stored_name != wanted_name):
-            message = (
-                f"Non-deterministic workflow detected: the orchestrator now yields "
-                f"{_describe(wanted_type, wanted_name)} as task {task_id}, but the history has "
-                f"{_describe(stored_type, stored_name)} for it. Orchestrator code must be deterministic."
-            )
+        stored = state.scheduled.get(task_id, (-1, ""))
+        wanted = (_SCHEDULING_TYPE_OF_ACTION.get(int(action.get("actionType", -1)), -2), _action_name(action))
+        if stored[0] != wanted[0] or (wanted[1] and stored[1] != wanted[1]):
+            message = _mismatch_message(task_id, stored, wanted)
             return finish_failed(decision, prepared, message, message)
+    if len(id_actions) < seen:
+        # The replay ran past (or ended before) a step the history has: that step's call is gone.
+        task_id = state.action_ids[len(id_actions)]
+        message = _missing_message(task_id, state.scheduled.get(task_id, (-1, "")))
+        return finish_failed(decision, prepared, message, message)
 
     waits = any(a.get("actionType") == WAIT_FOR_EXTERNAL_EVENT for a in actions)
     for action in id_actions[seen:]:
@@ -658,30 +698,16 @@ def run_episode(
     incoming: list[Event],
     now: datetime,
 ) -> Decision:
-    """One episode: prepare, build the context, call the SDK handle, decide. Mutates ``state``'s ids
-    and retry groups; the caller applies ``decision.events`` with ``state.apply_events`` once stored
-    (and drops the state if storing fails)."""
+    """One episode in this process: prepare, build the context, call an SDK handle with the whole history,
+    decide. The engine does the same steps with the handle call in a worker; unit tests use this.
+
+    Mutates ``state``'s ids and retry groups; the caller applies ``decision.events`` with
+    ``state.apply_events`` once stored."""
     prepared = prepare_episode(state, info.instance_id, incoming, now)
-    session, state.session = state.session, None
+    context = build_context_json(state, info, prepared.new_events)
     result: str | BaseException
-    if session is not None:
-        try:
-            result = session.resume(prepared.new_events)
-        except Exception as exc:  # the SDK's failure path raises by design
-            result = exc
-    else:
-        context = build_context_json(state, info, prepared.new_events)
-        inner = sessions.sdk_handle(handle)
-        if inner is not None:
-            result, session = sessions.start(inner, context)
-        else:
-            try:
-                result = handle(context)
-            except Exception as exc:  # the SDK's failure path raises by design
-                result = exc
-    decision = decide(state, info, prepared, result)
-    if session is not None and decision.outcome == Outcome.RUNNING and not isinstance(result, BaseException):
-        # What the SDK has not seen of this episode: its scheduling events and OrchestratorCompleted.
-        session.pending = decision.events[len(prepared.new_events) :]
-        state.session = session
-    return decision
+    try:
+        result = handle(context)
+    except Exception as exc:  # the SDK's failure path raises by design
+        result = exc
+    return decide(state, info, prepared, result)

@@ -48,11 +48,11 @@ class DurableService(Protocol):
         ...
 
     async def suspend(self, instance_id: str, reason: str | None) -> None:
-        """Suspend a running instance: new events are held until resume."""
+        """Suspend a running instance: new events are held until resume (InvalidOperationError if Suspended)."""
         ...
 
     async def resume(self, instance_id: str, reason: str | None) -> None:
-        """Resume a suspended instance."""
+        """Resume a suspended instance (InvalidOperationError if it is not Suspended)."""
         ...
 
     async def rewind(self, instance_id: str, reason: str | None) -> None:

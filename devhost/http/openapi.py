@@ -101,7 +101,7 @@ def describe_http_functions(document: dict[str, Any], router: HttpRouter) -> dic
             parameters.append({"name": param.name, "in": "path", "required": True, "schema": {"type": kind}})
         for method in sorted(m.lower() for m in route.methods if m.lower() in _METHODS):
             operation: dict[str, Any] = {
-                "summary": _summary(route.function.function.get_user_function()) or route.function.name,
+                "summary": route.function.summary or route.function.name,
                 "operationId": f"{route.function.name}_{method}",
                 "responses": {"default": {}},
             }

@@ -99,7 +99,7 @@ def function_summary(function: IndexedFunction, parts: ServerParts) -> dict[str,
         "invoke_url_template": url,
         "methods": methods,
         "isDisabled": False,
-        "config": {"bindings": [json.loads(raw) for raw in function.function.get_raw_bindings()]},
+        "config": {"bindings": [dict(raw) for raw in function.raw_bindings]},
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -9,12 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import azure.functions as func
 from aiohttp import web
-from azure.functions.http import HttpRequest
 from multidict import CIMultiDict
 
-from devhost.app.index import IndexedFunction, ParameterKind, TriggerKind
+from devhost.app.index import IndexedFunction, TriggerKind
 from devhost.app.invoke import InvocationFailed, Invoker, TriggerInput
 from devhost.bindings.expressions import json_properties
 from devhost.errors import AppLoadError
@@ -266,17 +265,16 @@ def _single_values(items: Any) -> dict[str, str]:
     return values
 
 
-def build_request(request: web.Request, body: bytes, route_params: Mapping[str, str]) -> func.HttpRequest:
-    """The SDK's HttpRequest for an aiohttp request (absolute URL, headers, query, route params, body)."""
-    return HttpRequest(
-        method=request.method,
-        url=str(request.url),
-        headers=_single_values(request.headers),
-        params={key: request.query.getall(key)[-1] for key in request.query},
-        route_params=dict(route_params),
-        body_type="bytes",
-        body=body,
-    )
+def request_data(request: web.Request, body: bytes, route_params: Mapping[str, str]) -> dict[str, Any]:
+    """The httpTrigger's data for the worker (absolute URL, headers, query, route params, body)."""
+    return {
+        "method": request.method,
+        "url": str(request.url),
+        "headers": _single_values(request.headers),
+        "params": {key: request.query.getall(key)[-1] for key in request.query},
+        "route_params": dict(route_params),
+        "body": base64.b64encode(body).decode("ascii"),
+    }
 
 
 def binding_data(request: web.Request, body: bytes, route_params: Mapping[str, str]) -> dict[str, Any]:
@@ -291,26 +289,20 @@ def binding_data(request: web.Request, body: bytes, route_params: Mapping[str, s
     return data
 
 
-def to_web_response(value: Any, function_name: str) -> web.StreamResponse:
-    """Convert the function's HTTP output like the worker: func.HttpResponse or str (None -> 204)."""
+def to_web_response(value: Mapping[str, Any] | None) -> web.StreamResponse:
+    """The HTTP output as the worker encoded it: a func.HttpResponse's parts, or a str (None -> 204)."""
     if value is None:
         return web.Response(status=204)
-    if isinstance(value, str):
-        return web.Response(status=200, text=value, content_type="text/plain", charset="utf-8")
-    if isinstance(value, func.HttpResponse):
-        headers: CIMultiDict[str] = CIMultiDict()
-        for name, header in value.headers.items():
-            headers.add(name, header)
-        if "content-type" not in headers:
-            mimetype = value.mimetype or "text/plain"
-            headers["Content-Type"] = (
-                f"{mimetype}; charset={value.charset}" if mimetype.startswith("text/") else mimetype
-            )
-        return web.Response(status=value.status_code, body=value.get_body() or b"", headers=headers)
-    raise TypeError(
-        f"function {function_name!r} returned a {type(value).__name__} for its HTTP output; "
-        "return func.HttpResponse or str (like the Python worker)"
-    )
+    if "status" not in value:
+        return web.Response(status=200, text=str(value.get("text", "")), content_type="text/plain", charset="utf-8")
+    headers: CIMultiDict[str] = CIMultiDict()
+    for name, header in value.get("headers") or []:
+        headers.add(name, header)
+    if "content-type" not in headers:
+        mimetype = value.get("mimetype") or "text/plain"
+        charset = value.get("charset") or "utf-8"
+        headers["Content-Type"] = f"{mimetype}; charset={charset}" if mimetype.startswith("text/") else mimetype
+    return web.Response(status=int(value["status"]), body=base64.b64decode(value.get("body") or ""), headers=headers)
 
 
 def error_response(status: int, message: str, invocation_id: str | None = None) -> web.Response:
@@ -347,7 +339,7 @@ class HttpTriggerHandler:
             return error_response(413, f"request body too large: {exc.text}")
         function = route.function
         trigger = TriggerInput(
-            value=build_request(request, body, route_params),
+            data=request_data(request, body, route_params),
             binding_data=binding_data(request, body, route_params),
             reason="This function was programmatically called via the host APIs.",
             trace_parent=request.headers.get("traceparent"),
@@ -357,20 +349,9 @@ class HttpTriggerHandler:
             result = await self.invoker.invoke(function, trigger)
         except InvocationFailed as exc:
             return error_response(500, f"function {function.name!r} failed: {exc.cause}", exc.invocation_id)
-        try:
-            return to_web_response(_http_output(function, result.return_value, result.outputs), function.name)
-        except Exception as exc:
-            log.error("Function %s: %s", function.name, exc)
-            return error_response(500, str(exc), result.invocation_id)
+        return to_web_response(_http_output(function, result.outputs))
 
 
-def _http_output(function: IndexedFunction, return_value: Any, outputs: Mapping[str, Any]) -> Any:
-    for binding in function.bindings:
-        if binding.type != "http":
-            continue
-        if binding.name == "$return":
-            return return_value
-        param = function.parameter_for(binding)
-        if param is not None and param.kind is ParameterKind.OUTPUT:
-            return outputs.get(binding.name)
-    return return_value
+def _http_output(function: IndexedFunction, outputs: Mapping[str, Any]) -> Any:
+    binding = next((b for b in function.bindings if b.type == "http"), None)
+    return outputs.get(binding.name if binding is not None else "$return")

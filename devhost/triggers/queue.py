@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import os
@@ -12,17 +13,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
-from azure.functions.queue import QueueMessage
 from azure.storage.queue import QueueMessage as StorageMessage
 from azure.storage.queue.aio import QueueClient
 
-from devhost.app.index import IndexedFunction, ParameterKind
+from devhost.app.index import IndexedFunction
 from devhost.app.invoke import InvocationFailed, Invoker, TriggerInput
 from devhost.bindings.expressions import json_properties
 from devhost.bindings.queue_output import decode_message
 from devhost.bindings.storage import StorageClients
 from devhost.config import QueueOptions
-from devhost.durable.intake import IntakeBacklog
 from devhost.errors import AppLoadError, ConfigError
 
 log = logging.getLogger("devhost.queue")
@@ -60,21 +59,21 @@ def lease_seconds(environ: dict[str, str] | None = None) -> int:
     return value
 
 
-def trigger_value(body: bytes, message: StorageMessage, annotation: Any) -> Any:
-    """The trigger argument: func.QueueMessage, or the body as str/bytes when annotated so."""
-    if annotation is str:
-        return body.decode("utf-8")
-    if annotation is bytes:
-        return body
-    return QueueMessage(
-        id=message.id,
-        body=body,
-        dequeue_count=message.dequeue_count,
-        expiration_time=message.expires_on,
-        insertion_time=message.inserted_on,
-        time_next_visible=message.next_visible_on,
-        pop_receipt=message.pop_receipt,
-    )
+def message_data(body: bytes, message: StorageMessage) -> dict[str, Any]:
+    """The queueTrigger's data for the worker (it builds func.QueueMessage, or str/bytes by annotation)."""
+    return {
+        "id": message.id,
+        "body": base64.b64encode(body).decode("ascii"),
+        "dequeue_count": message.dequeue_count,
+        "expiration_time": _iso(message.expires_on),
+        "insertion_time": _iso(message.inserted_on),
+        "time_next_visible": _iso(message.next_visible_on),
+        "pop_receipt": message.pop_receipt,
+    }
+
+
+def _iso(moment: Any) -> str | None:
+    return moment.isoformat() if moment is not None else None
 
 
 def trigger_data(body: bytes, message: StorageMessage) -> dict[str, Any]:
@@ -143,7 +142,6 @@ class QueueListener:
         invoker: Invoker,
         clients: StorageClients,
         options: QueueOptions,
-        intake: IntakeBacklog | None = None,
     ) -> None:
         trigger = function.trigger
         self.function = function
@@ -159,9 +157,6 @@ class QueueListener:
         self.poison_client: QueueClient = clients.queue(trigger.connection_string, poison_queue_name(self.queue_name))
         self.invoker = invoker
         self.options = options
-        #: Told about every fetch (if the function starts orchestrations), so that a backlog is started first.
-        self.intake = intake
-        self._annotation = next((p.annotation for p in function.parameters if p.kind is ParameterKind.TRIGGER), None)
         self._stopping = asyncio.Event()
         self._slot_free = asyncio.Event()
         self._in_flight = 0
@@ -193,8 +188,6 @@ class QueueListener:
                 await self._wait(self._stopping, max_delay)
                 continue
             if messages:
-                if self.intake is not None:
-                    self.intake.fetched(self.queue_name, len(messages), self.options.batch_size)
                 delay = MIN_POLL_S
                 for message in messages:
                     self._in_flight += 1
@@ -256,7 +249,7 @@ class QueueListener:
             await self._poison(message, f'{exc} and host.json extensions.queues.messageEncoding is "base64"')
             return
         trigger = TriggerInput(
-            value=trigger_value(body, message, self._annotation),
+            data=message_data(body, message),
             binding_data=trigger_data(body, message),
             reason=f"New queue message detected on '{self.queue_name}'.",
         )

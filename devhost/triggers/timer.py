@@ -9,9 +9,9 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from azure.functions.timer import TimerRequest
 from croniter import croniter
 
 from devhost.app.index import IndexedFunction
@@ -83,6 +83,11 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
+def timer_request(past_due: bool, schedule_status: dict[str, str | None] | None = None) -> dict[str, Any]:
+    """The timerTrigger's data for the worker (it builds func.TimerRequest)."""
+    return {"past_due": past_due, "schedule_status": schedule_status, "schedule": {"AdjustForDST": True}}
+
+
 class TimerRunner:
     """Runs one timer function on its schedule; runs are sequential, so a timer never overlaps itself."""
 
@@ -124,17 +129,10 @@ class TimerRunner:
 
     async def _fire(self, scheduled: datetime, past_due: bool) -> None:
         upcoming = self.schedule.next_after(scheduled)
-        request = TimerRequest(
-            past_due=past_due,
-            schedule_status={
-                "Last": _iso(self.last_run),
-                "Next": _iso(upcoming),
-                "LastUpdated": _iso(self._now()),
-            },
-            schedule={"AdjustForDST": True},
-        )
+        status = {"Last": _iso(self.last_run), "Next": _iso(upcoming), "LastUpdated": _iso(self._now())}
+        request = timer_request(past_due, status)
         trigger = TriggerInput(
-            value=request,
+            data=request,
             binding_data={},
             reason=f"Timer fired at {self._now().isoformat()}",
         )

@@ -181,8 +181,8 @@ def test_a_malformed_message_ends_in_the_poison_queue(app: App) -> None:
     assert "orchestration must be 'chaining' or 'fanout', got 'teleport'" in app.host.output()
 
 
-def test_a_backlog_of_start_requests_is_started_first_and_all_complete(azurite: Azurite) -> None:
-    """12 requests queued before the host starts arrive in its first fetch: a backlog, reported once."""
+def test_start_requests_queued_before_the_host_starts_all_complete(azurite: Azurite) -> None:
+    """12 requests queued before the host starts arrive in its first fetch, and each starts one run."""
     queue = f"hello-backlog-{uuid.uuid4().hex[:10]}"
     client = QueueClient.from_connection_string(azurite.connection_string, queue)
     client.create_queue()
@@ -201,9 +201,6 @@ def test_a_backlog_of_start_requests_is_started_first_and_all_complete(azurite: 
         for request_id in request_ids:
             status = status_of(backlog_app, f"hello-{request_id}")
             assert status is not None and status["output"] == GREETINGS_3
-        output = host.output()
-    assert f"Queue '{queue}' has a backlog (12 messages in one fetch)" in output
-    assert output.count("has a backlog") == 1
 
 
 def send_raw_to(client: QueueClient, text: str) -> None:

@@ -14,7 +14,7 @@ from aiohttp import web
 from devhost.dashboard.app import DashboardSettings, create_dashboard_app
 from devhost.durable.engine import DurableEngine
 from devhost.durable.models import EngineOptions, InstanceRecord, RuntimeStatus
-from tests.support.engines import start_test_engine, wait_for_status
+from tests.support.engines import start_test_engine, stop_test_engine, wait_for_status
 from tests.support.ports import free_port
 from tests.support.waiting import wait_until_async
 
@@ -81,4 +81,4 @@ async def running_dashboard(
             await session.close()
         if runner is not None:
             await runner.cleanup()
-        await engine.stop()
+        await stop_test_engine(engine)

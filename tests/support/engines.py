@@ -1,21 +1,44 @@
-"""A real DurableEngine over one of the tests/apps/ test apps, and waiting on its instances."""
+"""A real DurableEngine over one of the tests/apps/ test apps (run by real worker processes)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from devhost.durable.adapters import build_durable_functions
+from devhost.app.index import build_index
 from devhost.durable.engine import DurableEngine
-from devhost.durable.models import EngineOptions, InstanceRecord, RuntimeStatus
-from tests.support.apps import import_test_app
+from devhost.durable.models import DurableFunctions, EngineOptions, InstanceRecord, RuntimeStatus
+from devhost.workers.durable_runner import WorkerDurableRunner, durable_functions
+from devhost.workers.pool import PoolSettings, WorkerPool
+from devhost.workers.process import WorkerSpec
+from tests.support.apps import APPS_DIR
+
+
+async def start_test_functions(app_name: str, settings: PoolSettings | None = None) -> DurableFunctions:
+    """Worker processes for tests/apps/<app_name> and its durable functions; stop_test_functions() them."""
+    pool = WorkerPool(WorkerSpec(APPS_DIR / app_name), settings or PoolSettings())
+    metadata = await pool.start()
+    return durable_functions(build_index(metadata, dict(os.environ)), pool)
+
+
+async def stop_test_functions(functions: DurableFunctions) -> None:
+    """Stop the worker processes behind functions."""
+    runner = functions.runner
+    assert isinstance(runner, WorkerDurableRunner)
+    await runner.pool.stop()
 
 
 async def start_test_engine(app_name: str, data_dir: Path, options: EngineOptions) -> DurableEngine:
-    """Open and start an engine on data_dir running tests/apps/<app_name>; the caller stops it."""
-    functions = build_durable_functions(import_test_app(app_name).app.get_functions())
-    engine = DurableEngine.open(data_dir, functions, options)
+    """Open and start an engine on data_dir running tests/apps/<app_name>; stop it with stop_test_engine()."""
+    engine = DurableEngine.open(data_dir, await start_test_functions(app_name), options)
     await engine.start()
     return engine
+
+
+async def stop_test_engine(engine: DurableEngine) -> None:
+    """Stop the engine, then its worker processes."""
+    await engine.stop()
+    await stop_test_functions(engine.functions)
 
 
 async def wait_for_status(

@@ -16,8 +16,9 @@ app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 # Attempts per key for the flaky activity (lives in the test process, like a real side effect).
 _attempts: dict[str, int] = {}
 _attempts_lock = threading.Lock()
-#: Flipped by a test to make `nondeterministic` yield a different activity on replay.
-switches: dict[str, bool] = {"nondeterministic": False}
+#: Flipped by a test to change what `nondeterministic` yields first on replay: another activity, a timer, or
+#: nothing at all.
+switches: dict[str, bool] = {"nondeterministic": False, "timer_instead": False, "skip_call": False}
 
 
 # ---------------------------------------------------------------- activities
@@ -71,14 +72,15 @@ concurrency = {"running": 0, "max": 0}
 
 
 @app.activity_trigger(input_name="value")
-async def probe(value: int) -> int:
+async def probe(value: int) -> list[int]:
+    """[value, the most probes seen running at once so far] (all run on the worker's one event loop)."""
     concurrency["running"] += 1
     concurrency["max"] = max(concurrency["max"], concurrency["running"])
     try:
         await asyncio.sleep(0.02)
     finally:
         concurrency["running"] -= 1
-    return value
+    return [value, concurrency["max"]]
 
 
 @app.activity_trigger(input_name="value")
@@ -133,7 +135,7 @@ def activity_fan(context: df.DurableOrchestrationContext):
 @app.orchestration_trigger(context_name="context")
 def probe_fan(context: df.DurableOrchestrationContext):
     values = yield context.task_all([context.call_activity("probe", i) for i in range(context.get_input())])
-    return len(values)
+    return {"count": len(values), "max": max(seen for _, seen in values)}
 
 
 @app.orchestration_trigger(context_name="context")
@@ -184,8 +186,11 @@ def unknown_activity_orch(context: df.DurableOrchestrationContext):
 
 @app.orchestration_trigger(context_name="context")
 def nondeterministic(context: df.DurableOrchestrationContext):
-    first = "hello" if not switches["nondeterministic"] else "echo"
-    yield context.call_activity(first, "a")
+    if switches["timer_instead"]:
+        yield context.create_timer(context.current_utc_datetime + timedelta(seconds=1))
+    elif not switches["skip_call"]:
+        first = "hello" if not switches["nondeterministic"] else "echo"
+        yield context.call_activity(first, "a")
     yield context.wait_for_external_event("go")
     return "done"
 

@@ -16,6 +16,7 @@ from aiohttp import web
 from devhost.dashboard.app import DashboardSettings, create_dashboard_app
 from devhost.dashboard.context import FEED
 from tests.support.dashboard import TASK_HUB, open_engine, running_dashboard
+from tests.support.engines import stop_test_engine
 from tests.support.ports import free_port
 
 EVENT_TIMEOUT_S = 10.0
@@ -132,4 +133,4 @@ async def test_one_shared_producer_and_prompt_shutdown_with_open_streams(tmp_pat
     finally:
         if runner is not None:
             await runner.cleanup()
-        await engine.stop()
+        await stop_test_engine(engine)

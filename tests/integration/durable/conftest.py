@@ -1,4 +1,4 @@
-"""A real DurableEngine on a temporary data dir, driving the durable_features test app."""
+"""A real DurableEngine on a temporary data dir, driving the durable_features test app in worker processes."""
 
 from __future__ import annotations
 
@@ -6,20 +6,16 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest_asyncio
 
-from devhost.durable.adapters import build_durable_functions
 from devhost.durable.engine import DurableEngine
 from devhost.durable.models import DurableFunctions, EngineOptions, InstanceRecord, RuntimeStatus
-from tests.support.apps import import_test_app
+from tests.support.engines import start_test_functions, stop_test_functions
 
-
-def load_app() -> ModuleType:
-    """A fresh import of the durable_features test app."""
-    return import_test_app("durable_features")
+#: The test app the harness runs (tests/apps/durable_features).
+APP = "durable_features"
 
 
 @dataclass
@@ -27,7 +23,6 @@ class Harness:
     """The engine under test plus helpers to reopen it on the same data dir."""
 
     engine: DurableEngine
-    app: ModuleType
     functions: DurableFunctions
     data_dir: Path
     options: EngineOptions
@@ -75,13 +70,13 @@ def make_harness_options(**overrides: Any) -> EngineOptions:
 
 @pytest_asyncio.fixture
 async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
-    app = load_app()
-    functions = build_durable_functions(app.app.get_functions())
+    functions = await start_test_functions(APP)
     options = make_harness_options()
     engine = DurableEngine.open(tmp_path / "hub", functions, options)
     await engine.start()
-    h = Harness(engine, app, functions, tmp_path / "hub", options)
+    h = Harness(engine, functions, tmp_path / "hub", options)
     try:
         yield h
     finally:
         await h.engine.stop()
+        await stop_test_functions(functions)

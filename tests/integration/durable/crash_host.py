@@ -9,16 +9,15 @@ import asyncio
 import sys
 from pathlib import Path
 
-from devhost.durable.adapters import build_durable_functions
 from devhost.durable.engine import DurableEngine
 from devhost.durable.models import EngineOptions
-from tests.integration.durable.conftest import load_app
+from tests.integration.durable.conftest import APP
+from tests.support.engines import start_test_functions
 
 
 async def main(data_dir: Path, instance_id: str, spec: str) -> None:
-    app = load_app()
     options = EngineOptions(task_hub="TestHub", max_concurrent_activities=4, max_concurrent_orchestrations=4)
-    engine = DurableEngine.open(data_dir, build_durable_functions(app.app.get_functions()), options)
+    engine = DurableEngine.open(data_dir, await start_test_functions(APP), options)
     await engine.start()
     await engine.start_orchestration("restart_fan", instance_id, spec)
     print("started", flush=True)

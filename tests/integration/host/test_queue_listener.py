@@ -1,16 +1,17 @@
-"""QueueListener in process against a real Azurite: outages logged once, polling resumes, backlogs reported."""
+"""QueueListener in process (the app in a real worker process) against a real Azurite: outages logged once,
+polling resumes, functionTimeout fails the invocation."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
-import azure.functions as func
 import pytest
 
 from devhost.app.index import FunctionIndex, build_index
@@ -18,8 +19,10 @@ from devhost.app.invoke import InvocationFailed, Invoker, TriggerInput
 from devhost.bindings.runtime import BindingRuntime
 from devhost.bindings.storage import StorageClients
 from devhost.config import QueueOptions
-from devhost.durable.intake import IntakeBacklog
 from devhost.triggers.queue import QueueListener
+from devhost.workers.pool import PoolSettings, WorkerPool
+from devhost.workers.process import WorkerSpec
+from tests.support.apps import APPS_DIR
 from tests.support.azurite import Azurite, start_azurite
 from tests.support.storage import queue_client, send, unique_name
 from tests.support.waiting import wait_until_async
@@ -39,27 +42,40 @@ def own_azurite(tmp_path: Path) -> Iterator[Azurite]:
         shutil.rmtree(instance.location, ignore_errors=True)
 
 
-def _index(queue_name: str, seen: list[str], connection: str) -> FunctionIndex:
-    app = func.FunctionApp()
-
-    @app.queue_trigger(arg_name="msg", queue_name=queue_name, connection="AzureWebJobsStorage")
-    def collect(msg: func.QueueMessage) -> None:
-        seen.append(msg.get_body().decode())
-
-    return build_index(app.get_functions(), {"AzureWebJobsStorage": connection}, Path("."))
+@asynccontextmanager
+async def listener_app(
+    monkeypatch: pytest.MonkeyPatch, connection: str, seen: Path, function_timeout: timedelta | None = None
+) -> AsyncIterator[tuple[FunctionIndex, WorkerPool]]:
+    """tests/apps/listener_app in a worker, its collect function reading a fresh queue into the file seen."""
+    queue_name = unique_name("listener-")
+    for name, value in {
+        "AzureWebJobsStorage": connection,
+        "LISTENER_QUEUE": queue_name,
+        "LISTENER_SEEN": str(seen),
+    }.items():
+        monkeypatch.setenv(name, value)
+    pool = WorkerPool(WorkerSpec(APPS_DIR / "listener_app"), PoolSettings(function_timeout=function_timeout))
+    try:
+        index = build_index(await pool.start(), dict(os.environ))
+        yield index, pool
+    finally:
+        await pool.stop()
 
 
 @pytest.mark.slow
-async def test_outage_is_logged_once_and_polling_resumes(own_azurite: Azurite, caplog: pytest.LogCaptureFixture):
+async def test_outage_is_logged_once_and_polling_resumes(
+    own_azurite: Azurite, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
     caplog.set_level(logging.INFO, logger="devhost.queue")
-    queue_name = unique_name("outage-")
-    seen: list[str] = []
-    index = _index(queue_name, seen, own_azurite.connection_string)
+    seen = tmp_path / "seen.txt"
     clients = StorageClients()
     options = QueueOptions(max_polling_interval=timedelta(milliseconds=200))
-    with ThreadPoolExecutor(2) as executor:
-        invoker = Invoker(BindingRuntime(clients), executor)
-        listener = QueueListener(index.functions[0], invoker, clients, options)
+    async with listener_app(monkeypatch, own_azurite.connection_string, seen) as (index, pool):
+        function = index.get("collect")
+        assert function is not None
+        queue_name = str(function.trigger.get("queueName"))
+        invoker = Invoker(BindingRuntime(clients), pool)
+        listener = QueueListener(function, invoker, clients, options)
         task = asyncio.create_task(listener.run())
         try:
             send(queue_client(own_azurite.connection_string, queue_name), "before")
@@ -91,65 +107,30 @@ async def test_outage_is_logged_once_and_polling_resumes(own_azurite: Azurite, c
             await clients.close()
 
 
-async def _has(seen: list[str], text: str) -> bool:
-    return text in seen
+async def _has(seen: Path, text: str) -> bool:
+    return await asyncio.to_thread(lambda: seen.exists() and text in seen.read_text().split())
 
 
-async def test_function_timeout_fails_the_invocation(azurite: Azurite):
-    app = func.FunctionApp()
-
-    @app.queue_trigger(arg_name="msg", queue_name="never-polled", connection="AzureWebJobsStorage")
-    async def slow(msg: func.QueueMessage) -> None:
-        await asyncio.sleep(30)
-
-    index = build_index(app.get_functions(), {"AzureWebJobsStorage": azurite.connection_string}, Path("."))
+async def test_function_timeout_fails_the_invocation(
+    azurite: Azurite, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     clients = StorageClients()
-    with ThreadPoolExecutor(1) as executor:
-        invoker = Invoker(BindingRuntime(clients), executor, function_timeout=timedelta(milliseconds=200))
+    async with listener_app(monkeypatch, azurite.connection_string, tmp_path / "seen", timedelta(seconds=1)) as (
+        index,
+        pool,
+    ):
+        function = index.get("slow")
+        assert function is not None
+        invoker = Invoker(BindingRuntime(clients), pool)
+        message = {"id": "m1", "body": "eA==", "dequeue_count": 1}
         with pytest.raises(InvocationFailed) as failure:
-            await invoker.invoke(index.functions[0], TriggerInput(func.QueueMessage(body=b"x"), {}, "test"))
+            await invoker.invoke(function, TriggerInput(message, {}, "test"))
+        # The worker that ran it was replaced: the pool answers again.
+        await wait_until_async(lambda: _restarted(pool), 15, "the worker to be replaced")
     await clients.close()
-    assert "Timeout value of 0:00:00.200000 was exceeded by function: Functions.slow" in str(failure.value)
+    assert "Timeout value of 00:00:01 exceeded by function 'Functions.slow' (Id: '" in str(failure.value)
+    assert str(failure.value).endswith("Initiating cancellation.")
 
 
-@pytest.mark.parametrize(("queued", "backlog"), [(10, True), (1, False)])
-async def test_a_fetch_of_many_messages_reports_a_backlog(
-    azurite: Azurite, caplog: pytest.LogCaptureFixture, queued: int, backlog: bool
-):
-    caplog.set_level(logging.INFO, logger="devhost.durable.intake")
-    queue_name = unique_name("backlog-")
-    client = queue_client(azurite.connection_string, queue_name)
-    for n in range(queued):
-        send(client, f"request {n}")
-    seen: list[str] = []
-    index = _index(queue_name, seen, azurite.connection_string)
-    clients = StorageClients()
-    frozen = 50.0  # the hold cannot run out while the test looks at it
-    intake = IntakeBacklog(clock=lambda: frozen)
-    # Batches of 16: a fetch of 4 or more messages is a backlog; the 10 queued ones come in one fetch.
-    options = QueueOptions(batch_size=16, new_batch_threshold=8)
-    with ThreadPoolExecutor(2) as executor:
-        listener = QueueListener(
-            index.functions[0], Invoker(BindingRuntime(clients), executor), clients, options, intake
-        )
-        task = asyncio.create_task(listener.run())
-        try:
-            await wait_until_async(lambda: _count(seen, queued), 15, f"the {queued} queued messages")
-        finally:
-            listener.stop()
-            await task
-            await clients.close()
-    assert (intake.wait_s(frozen) > 0) is backlog
-    reports = [r.getMessage() for r in caplog.records if "has a backlog" in r.getMessage()]
-    assert reports == (
-        [
-            f"Queue '{queue_name}' has a backlog ({queued} messages in one fetch): activities wait up to "
-            "10 s while its messages are started first"
-        ]
-        if backlog
-        else []
-    )
-
-
-async def _count(seen: list[str], expected: int) -> bool:
-    return len(seen) >= expected
+async def _restarted(pool: WorkerPool) -> bool:
+    return pool.restarts == 1 and len(pool.pids()) == 1

@@ -17,7 +17,7 @@ from devhost.durable.engine import DurableEngine
 from devhost.durable.models import EngineOptions, InstanceRecord, RuntimeStatus
 from devhost.management import MANAGEMENT_PREFIX, RPC_PREFIX
 from devhost.management.routes import create_management_app
-from tests.support.engines import start_test_engine, wait_for_status
+from tests.support.engines import start_test_engine, stop_test_engine, wait_for_status
 from tests.support.ports import free_port
 from tests.support.waiting import wait_until_async
 
@@ -86,4 +86,4 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
 
         await http_utils._close_session()
         await runner.cleanup()
-        await engine.stop()
+        await stop_test_engine(engine)

@@ -1,4 +1,7 @@
-"""The pure replay step driven through the real SDK handles of the durable_features test app."""
+"""The pure replay step driven through the real SDK handles of the durable_features test app.
+
+Every episode replays the whole history through the SDK, as the worker does.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +14,10 @@ import pytest
 
 from devhost.durable import history as h
 from devhost.durable import replay as r
-from devhost.durable.adapters import build_durable_functions
-from devhost.durable.models import DurableFunctions
 from tests.support.apps import import_test_app
+
+#: Orchestrator handles (context JSON text in, OrchestratorState JSON text out) by function name.
+Handles = dict[str, Any]
 
 
 def load_app() -> ModuleType:
@@ -27,18 +31,20 @@ def app_module() -> ModuleType:
 
 
 @pytest.fixture(scope="module")
-def functions(app_module: ModuleType) -> DurableFunctions:
-    return build_durable_functions(app_module.app.get_functions())
+def functions(app_module: ModuleType) -> Handles:
+    handles: Handles = {}
+    for function in app_module.app.get_functions():
+        bindings = [json.loads(raw) for raw in function.get_raw_bindings()]
+        if any(b.get("type") == "orchestrationTrigger" for b in bindings):
+            handles[function.get_function_name()] = function.get_user_function()
+    return handles
 
 
 class Driver:
     """Runs episodes of one instance in memory: what the engine does, minus storage and dispatch."""
 
-    #: True: every episode replays the whole history through the SDK (no live session kept).
-    full_replay = False
-
-    def __init__(self, functions: DurableFunctions, name: str, input_json: str | None = None) -> None:
-        self.handle = functions.orchestrators[name]
+    def __init__(self, functions: Handles, name: str, input_json: str | None = None) -> None:
+        self.handle = functions[name]
         self.state = r.ExecutionState()
         self.info = r.EpisodeInfo("inst-1", name, input_json)
         self.now = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
@@ -49,8 +55,6 @@ class Driver:
         return h.format_ts(self.now)
 
     def episode(self, *incoming: dict[str, Any]) -> r.Decision:
-        if self.full_replay:
-            self.state.session = None
         decision = r.run_episode(self.handle, self.state, self.info, list(incoming), self.now)
         self.state.apply_events(decision.events)
         self.history.extend(decision.events)
@@ -68,21 +72,13 @@ class Driver:
         return h.task_failed(self.stamp(), task_id, reason, "details")
 
 
-@pytest.fixture(autouse=True, params=["live session", "full replay"])
-def replay_mode(request: pytest.FixtureRequest) -> Any:
-    """Every scenario runs both ways: the SDK's orchestration kept between episodes, and replayed."""
-    Driver.full_replay = request.param == "full replay"
-    yield request.param
-    Driver.full_replay = False
-
-
 def scheduled(decision: r.Decision) -> list[tuple[int, int, str | None]]:
     return [
         (e["EventType"], e["EventId"], e.get("Name")) for e in decision.events if e["EventType"] in h.SCHEDULING_TYPES
     ]
 
 
-def test_chaining_schedules_one_activity_per_episode_and_returns_all_results(functions: DurableFunctions) -> None:
+def test_chaining_schedules_one_activity_per_episode_and_returns_all_results(functions: Handles) -> None:
     driver = Driver(functions, "chain")
     first = driver.start()
     assert [(a.task_id, a.name, a.input) for a in first.activities] == [(0, "hello", '"Tokyo"')]
@@ -100,7 +96,7 @@ def test_chaining_schedules_one_activity_per_episode_and_returns_all_results(fun
     assert types.count(h.ORCHESTRATOR_STARTED) == 4
 
 
-def test_fan_out_completions_in_any_order_in_one_episode(functions: DurableFunctions) -> None:
+def test_fan_out_completions_in_any_order_in_one_episode(functions: Handles) -> None:
     driver = Driver(functions, "fan_out", "3")
     first = driver.start()
     assert [a.task_id for a in first.activities] == [0, 1, 2]
@@ -109,7 +105,7 @@ def test_fan_out_completions_in_any_order_in_one_episode(functions: DurableFunct
     assert json.loads(last.output or "") == 6
 
 
-def test_context_marks_only_the_current_episode_unplayed(functions: DurableFunctions) -> None:
+def test_context_marks_only_the_current_episode_unplayed(functions: Handles) -> None:
     driver = Driver(functions, "chain")
     driver.start()
     prepared = r.prepare_episode(driver.state, "inst-1", [driver.completed(0, "x")], driver.now)
@@ -122,7 +118,7 @@ def test_context_marks_only_the_current_episode_unplayed(functions: DurableFunct
     assert played == [(12, True), (0, True), (12, False), (5, False)]
 
 
-def test_retry_sequence_for_two_failed_attempts(functions: DurableFunctions) -> None:
+def test_retry_sequence_for_two_failed_attempts(functions: Handles) -> None:
     driver = Driver(functions, "retry_orch", json.dumps({"key": "k", "fail_times": 5, "max": 2}))
     first = driver.start()
     assert scheduled(first) == [(h.TASK_SCHEDULED, 0, "flaky")]
@@ -140,7 +136,7 @@ def test_retry_sequence_for_two_failed_attempts(functions: DurableFunctions) -> 
     assert json.loads(last.output or "") == "gave up: attempt 2 failed \n details"
 
 
-def test_retry_then_success_and_new_work_in_the_same_episode_keeps_ids_in_sync(functions: DurableFunctions) -> None:
+def test_retry_then_success_and_new_work_in_the_same_episode_keeps_ids_in_sync(functions: Handles) -> None:
     driver = Driver(functions, "retry_orch", json.dumps({"key": "k2", "fail_times": 1, "max": 3}))
     driver.start()
     second = driver.episode(driver.failed(0, "attempt 1 failed"))
@@ -151,7 +147,7 @@ def test_retry_then_success_and_new_work_in_the_same_episode_keeps_ids_in_sync(f
     assert json.loads(last.output or "") == "ok after 2"
 
 
-def test_failure_path_fails_with_the_orchestrator_error(functions: DurableFunctions) -> None:
+def test_failure_path_fails_with_the_orchestrator_error(functions: Handles) -> None:
     driver = Driver(functions, "failing_orch")
     driver.start()
     decision = driver.episode(driver.failed(0, "Activity function 'always_fail' failed: ValueError: kaboom"))
@@ -164,7 +160,7 @@ def test_failure_path_fails_with_the_orchestrator_error(functions: DurableFuncti
     assert not decision.activities
 
 
-def test_continue_as_new_carries_the_new_input(functions: DurableFunctions) -> None:
+def test_continue_as_new_carries_the_new_input(functions: Handles) -> None:
     driver = Driver(functions, "counter_loop", "0")
     driver.start()
     decision = driver.episode(driver.completed(0, 0))
@@ -172,7 +168,7 @@ def test_continue_as_new_carries_the_new_input(functions: DurableFunctions) -> N
     assert decision.continue_input == "1"
 
 
-def test_timer_uses_deterministic_episode_time(functions: DurableFunctions) -> None:
+def test_timer_uses_deterministic_episode_time(functions: Handles) -> None:
     driver = Driver(functions, "timer_orch")
     first = driver.start()
     assert len(first.timers) == 1
@@ -184,14 +180,14 @@ def test_timer_uses_deterministic_episode_time(functions: DurableFunctions) -> N
     assert json.loads(last.output or "") == 1.0
 
 
-def test_external_event_raised_before_the_wait_is_delivered(functions: DurableFunctions) -> None:
+def test_external_event_raised_before_the_wait_is_delivered(functions: Handles) -> None:
     driver = Driver(functions, "event_orch")
     decision = driver.start(h.event_raised(driver.stamp(), "approval", '"yes"'))
     assert decision.outcome is r.Outcome.COMPLETED
     assert json.loads(decision.output or "") == {"approval": "yes"}
 
 
-def test_external_event_raised_after_the_wait(functions: DurableFunctions) -> None:
+def test_external_event_raised_after_the_wait(functions: Handles) -> None:
     driver = Driver(functions, "event_orch")
     first = driver.start()
     assert first.outcome is r.Outcome.RUNNING and not first.diagnostics
@@ -199,7 +195,7 @@ def test_external_event_raised_after_the_wait(functions: DurableFunctions) -> No
     assert json.loads(last.output or "") == {"approval": 42}
 
 
-def test_new_uuid_and_time_are_stable_across_replays(functions: DurableFunctions) -> None:
+def test_new_uuid_and_time_are_stable_across_replays(functions: Handles) -> None:
     driver = Driver(functions, "deterministic_orch")
     first = driver.start()
     echoed = json.loads(first.activities[0].input or "")
@@ -208,23 +204,48 @@ def test_new_uuid_and_time_are_stable_across_replays(functions: DurableFunctions
     assert json.loads(last.output or "") == {"same": True, "second": "x", "replaying": False}
 
 
-def test_non_determinism_fails_with_a_clear_message(app_module: ModuleType, functions: DurableFunctions) -> None:
+@pytest.mark.parametrize(
+    ("switch", "expected"),
+    [
+        (
+            "nondeterministic",
+            "A previous execution of this orchestration scheduled an activity task with sequence number 0 named "
+            "'hello', but the current orchestration replay instead scheduled an activity task named 'echo' with "
+            "this sequence number.",
+        ),
+        (
+            "timer_instead",
+            "A previous execution of this orchestration scheduled an activity task with sequence number 0 named "
+            "'hello', but the current orchestration replay instead produced a CreateTimerOrchestratorAction "
+            "action with this sequence number.",
+        ),
+        (
+            "skip_call",
+            "A previous execution of this orchestration scheduled an activity task with sequence ID 0 and name "
+            "'hello', but the current replay execution hasn't (yet?) scheduled this task.",
+        ),
+    ],
+)
+def test_non_determinism_fails_on_the_episode_that_meets_it(
+    app_module: ModuleType, functions: Handles, switch: str, expected: str
+) -> None:
+    """Another activity name, a timer where an activity was, and a missing call each fail the episode that
+    replays over them, in DurableTask.Core's words (NonDeterministicOrchestrationException)."""
     driver = Driver(functions, "nondeterministic")
     driver.start()
-    # Changed code only meets a stored history after a restart, which starts from a full replay (a live
-    # SDK session never replays): drop the session as a restart does.
-    driver.state.session = None
-    app_module.switches["nondeterministic"] = True
+    app_module.switches[switch] = True
     try:
         decision = driver.episode(driver.completed(0, "Hello a!"))
     finally:
-        app_module.switches["nondeterministic"] = False
+        app_module.switches[switch] = False
     assert decision.outcome is r.Outcome.FAILED
-    assert "Non-deterministic workflow detected" in (decision.failure_message or "")
-    assert "'echo'" in (decision.failure_message or "") and "'hello'" in (decision.failure_message or "")
+    assert decision.failure_message == (
+        f"Non-Deterministic workflow detected: {expected} Was a change made to the orchestrator code after this "
+        "instance had already started running?"
+    )
 
 
-def test_unmatched_and_duplicate_completions_are_reported_not_delivered(functions: DurableFunctions) -> None:
+def test_unmatched_and_duplicate_completions_are_reported_not_delivered(functions: Handles) -> None:
     driver = Driver(functions, "chain")
     driver.start()
     decision = driver.episode(driver.completed(7, "nobody asked"))
@@ -236,7 +257,7 @@ def test_unmatched_and_duplicate_completions_are_reported_not_delivered(function
     assert not duplicate.activities and duplicate.outcome is r.Outcome.RUNNING
 
 
-def test_execution_state_rebuilt_from_history_matches_the_live_one(functions: DurableFunctions) -> None:
+def test_execution_state_rebuilt_from_history_matches_the_live_one(functions: Handles) -> None:
     driver = Driver(functions, "retry_orch", json.dumps({"key": "k3", "fail_times": 5, "max": 3}))
     driver.start()
     second = driver.episode(driver.failed(0, "boom"))
@@ -253,22 +274,3 @@ def test_timestamps_roundtrip_and_dotnet_precision() -> None:
     assert h.format_ts(moment) == "2024-05-01T10:00:00.123456Z"
     assert h.parse_ts("2024-05-01T10:00:00.1234567Z") == moment
     assert h.from_us(h.to_us(moment)) == moment
-
-
-def test_live_session_decides_exactly_like_a_full_replay(functions: DurableFunctions) -> None:
-    def run(full_replay: bool) -> list[list[dict[str, Any]]]:
-        driver = Driver(functions, "retry_orch", json.dumps({"key": "parity", "fail_times": 1, "max": 3}))
-        driver.full_replay = full_replay
-        decisions = [driver.start()]
-        decisions.append(driver.episode(driver.failed(0, "attempt 1 failed")))
-        decisions.append(driver.episode(h.timer_fired(driver.stamp(), 1, decisions[-1].timers[0].fire_at_text)))
-        decisions.append(driver.episode(driver.completed(2, "ok after 2")))
-        chain = Driver(functions, "chain")
-        chain.full_replay = full_replay
-        decisions.append(chain.start())
-        for task_id in range(3):
-            decisions.append(chain.episode(chain.completed(task_id, f"Hello {task_id}!")))
-        assert decisions[-1].outcome is r.Outcome.COMPLETED
-        return [[*d.events, {"output": d.output, "outcome": d.outcome.value}] for d in decisions]
-
-    assert run(False) == run(True)

@@ -10,11 +10,12 @@ import pytest
 from dateutil.parser import parse as dateutil_parse
 
 from devhost.durable import entities as ent
-from devhost.durable.sdk_speedups import parse_timestamp
 from devhost.durable.store import schema
 from devhost.durable.store.queries import decode_token, encode_token
 from devhost.durable.store.sqlite import DB_NAME, SqliteStore
 from devhost.errors import InvalidRequestError
+from devhost.worker.durable import run_entity
+from devhost.worker.sdk_speedups import parse_timestamp
 
 
 @pytest.mark.parametrize(
@@ -72,11 +73,12 @@ def test_entity_batch_through_the_sdk_handle() -> None:
         ent.EntityOperation("get", "null", request_id="r1", reply_instance_id="i"),
         ent.EntityOperation("bad", "null", request_id="r2", reply_instance_id="i"),
     ]
-    outcome = ent.run_batch(handle, "counter", "k", "2", ops)
+    response = run_entity(handle, ent.build_batch_request("counter", "k", "2", ops))
+    outcome = ent.parse_batch_response(response, len(ops))
     assert outcome.exists and outcome.state == "7"
     assert [r.is_error for r in outcome.results] == [False, False, True]
     assert json.loads(outcome.results[1].result) == 7
     reply = json.loads(ent.reply_input(outcome.results[2]))
     assert reply["exceptionType"] == "Error" and json.loads(reply["result"]) == "nope"
-    missing = ent.run_batch(None, "ghost", "k", None, ops[:1])
-    assert missing.results[0].is_error and "does not exist" in missing.results[0].result
+    failed = ent.failed_batch("Entity function 'ghost' does not exist.", 1, None)
+    assert failed.results[0].is_error and "does not exist" in failed.results[0].result

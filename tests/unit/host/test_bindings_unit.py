@@ -11,10 +11,11 @@ import azure.functions as func
 import pytest
 
 from devhost.bindings.expressions import BindingExpressionError, resolve
-from devhost.bindings.queue_output import QueueOutputError, decode_message, encode_message, message_bodies
+from devhost.bindings.queue_output import QueueOutputError, decode_message, encode_message
 from devhost.bindings.storage import client_options, expand_connection_string
 from devhost.bindings.table import TableBindingError, table_entities
 from devhost.http.auth import is_loopback_host, load_or_create_keys
+from devhost.worker.conversions import OutputTypeError, message_bodies
 
 
 def test_expressions_resolve_case_insensitively_with_dotted_paths():
@@ -40,7 +41,7 @@ def test_queue_output_values_like_the_worker():
     assert message_bodies(["a", b"b", func.QueueMessage(body="c")]) == ["a", b"b", b"c"]
     assert message_bodies({"k": 1}) == ['{"k": 1}']
     assert message_bodies(None) == []
-    with pytest.raises(QueueOutputError):
+    with pytest.raises(OutputTypeError):
         message_bodies(42)
 
 

@@ -27,7 +27,7 @@ def test_defaults(tmp_path: Path):
     assert queues.max_polling_interval == timedelta(seconds=2)
     assert queues.message_encoding == "base64"
     assert config.host.durable.hub_name == "TestHubName"
-    assert config.host.function_timeout is None
+    assert config.host.function_timeout == timedelta(minutes=30)  # Premium and Dedicated plans' default
     assert config.host.route_prefix == "api"
     assert config.local.path is None
 

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import azure.durable_functions as df
 import azure.functions as func
 import pytest
 
 from devhost.app.index import ParameterKind, TriggerKind, build_index
 from devhost.errors import AppLoadError
+from devhost.worker.indexing import IndexingError, index_functions
 
 SETTINGS = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "QUEUE": "work-items", "Other": "x"}
 
 
 def _index(app: func.FunctionRegister, settings: dict[str, str] | None = None):
-    return build_index(app.get_functions(), SETTINGS if settings is None else settings, Path("."))
+    """What the host indexes: the worker's metadata of the app's functions."""
+    metadata = [function.metadata() for function in index_functions(list(app.get_functions()))]
+    return build_index(metadata, SETTINGS if settings is None else settings)
 
 
 def test_kinds_parameters_and_resolved_settings():
@@ -59,8 +60,8 @@ def test_kinds_parameters_and_resolved_settings():
     assert work_fn.trigger.get("queueName") == "work-items"
     assert work_fn.trigger.connection_string == "UseDevelopmentStorage=true"
     row = next(p for p in work_fn.parameters if p.name == "row")
-    assert (row.kind, row.annotation) == (ParameterKind.OUTPUT, str)
-    assert len(index.sdk_functions) == 4
+    assert row.kind is ParameterKind.OUTPUT and row.binding is not None and row.binding.type == "table"
+    assert len(index.functions) == 4
 
 
 def test_unsupported_trigger_names_function_and_binding():
@@ -116,7 +117,7 @@ def test_parameters_must_match_bindings():
     def stray(req: func.HttpRequest, extra: str) -> str:
         return ""
 
-    with pytest.raises(AppLoadError, match="parameter 'extra' has no binding"):
+    with pytest.raises(IndexingError, match="parameter 'extra' has no binding"):
         _index(app)
 
 
@@ -128,7 +129,7 @@ def test_output_parameters_must_be_func_out():
     def wrong(req: func.HttpRequest, msg: str) -> str:
         return ""
 
-    with pytest.raises(AppLoadError, match=r"annotate it as func.Out\[...\]"):
+    with pytest.raises(IndexingError, match=r"annotate it as func.Out\[...\]"):
         _index(app)
 
 
