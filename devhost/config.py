@@ -46,13 +46,19 @@ class QueueOptions:
     message_encoding: str = "base64"
 
 
+#: maxConcurrentActivityFunctions and maxConcurrentOrchestratorFunctions when host.json sets none: "10X the
+#: number of processors on the current machine" on the Premium and Dedicated plans (Durable Functions
+#: host.json reference), the plans whose functionTimeout default applies too.
+DEFAULT_CONCURRENCY = 10 * (os.cpu_count() or 1)
+
+
 @dataclass(frozen=True)
 class DurableOptions:
     """host.json extensions.durableTask."""
 
     hub_name: str = "TestHubName"
-    max_concurrent_activities: int = 10
-    max_concurrent_orchestrations: int = 10
+    max_concurrent_activities: int = DEFAULT_CONCURRENCY
+    max_concurrent_orchestrations: int = DEFAULT_CONCURRENCY
     #: storageProvider.type as written (None when absent); every provider is served by the local engine.
     storage_provider: str | None = None
 
@@ -211,8 +217,10 @@ def _durable_options(extensions: Mapping[str, Any], where: str, settings: Mappin
     provider_type = _str(provider, "type", f"{where}.storageProvider")
     return DurableOptions(
         hub_name=hub,
-        max_concurrent_activities=_int(section, "maxConcurrentActivityFunctions", where, 10, 1),
-        max_concurrent_orchestrations=_int(section, "maxConcurrentOrchestratorFunctions", where, 10, 1),
+        max_concurrent_activities=_int(section, "maxConcurrentActivityFunctions", where, DEFAULT_CONCURRENCY, 1),
+        max_concurrent_orchestrations=_int(
+            section, "maxConcurrentOrchestratorFunctions", where, DEFAULT_CONCURRENCY, 1
+        ),
         storage_provider=provider_type,
     )
 

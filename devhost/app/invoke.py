@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 from devhost.app.index import IndexedFunction, ParameterKind
 from devhost.bindings.runtime import BindingRuntime
 from devhost.errors import DevHostError
-from devhost.logs import log_invocation_end, log_invocation_start
+from devhost.logs import log_invocation_end, log_invocation_start, new_invocation_id
 from devhost.workers.pool import FunctionFailed, FunctionTimeout, WorkerPool
 
 
@@ -66,7 +65,7 @@ class Invoker:
 
     async def invoke(self, function: IndexedFunction, trigger: TriggerInput) -> InvocationResult:
         """Run the function once; raise InvocationFailed (already logged) when it or a binding fails."""
-        invocation_id = str(uuid.uuid4())
+        invocation_id = new_invocation_id()
         log_invocation_start(function.name, invocation_id, trigger.reason)
         started = time.perf_counter()
         try:

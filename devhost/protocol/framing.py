@@ -43,6 +43,42 @@ async def read_frame(reader: asyncio.StreamReader) -> dict[str, Any]:
     return message
 
 
+class FrameWriter:
+    """Writes frames to a stream, those queued in one turn of the event loop in one write.
+
+    A fan-out dispatches hundreds of requests in one turn of the host's loop and a worker answers many in
+    one turn of its own; one send per frame cost a system call each. Call only on the loop's thread.
+    """
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self._pending: list[bytes] = []
+        self._loop = asyncio.get_running_loop()
+
+    def write(self, frame: bytes) -> None:
+        """Queue an encoded frame; it is written at the end of this turn of the loop."""
+        self._pending.append(frame)
+        if len(self._pending) == 1:
+            self._loop.call_soon(self._flush)
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Queue a message."""
+        self.write(encode_frame(message))
+
+    def close(self) -> None:
+        """Write what is queued and close the stream."""
+        self._flush()
+        self.writer.close()
+
+    def _flush(self) -> None:
+        if not self._pending or self.writer.is_closing():
+            self._pending.clear()
+            return
+        data = b"".join(self._pending)
+        self._pending.clear()
+        self.writer.write(data)
+
+
 def encode_bytes(data: bytes) -> str:
     """Bytes as frame text."""
     return base64.b64encode(data).decode("ascii")

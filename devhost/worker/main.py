@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from devhost.protocol import messages as m
-from devhost.protocol.framing import ChannelClosed, encode_frame, read_frame
+from devhost.protocol.framing import ChannelClosed, FrameWriter, encode_frame, read_frame
 from devhost.protocol.messages import ErrorInfo
 from devhost.worker import conversions, durable, sdk_speedups
 from devhost.worker.context import InvocationContext, OutValue, TraceContext
@@ -38,16 +38,17 @@ class Channel:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
+        self.frames = FrameWriter(writer)
         self.loop = asyncio.get_running_loop()
         self._loop_thread = _thread_id()
 
     def send(self, message: dict[str, Any]) -> None:
-        """Queue a message for the host (thread-safe)."""
+        """Queue a message for the host (thread-safe; encoded in the calling thread)."""
         frame = encode_frame(message)
         if _thread_id() == self._loop_thread:
-            self.writer.write(frame)
+            self.frames.write(frame)
         else:
-            self.loop.call_soon_threadsafe(self.writer.write, frame)
+            self.loop.call_soon_threadsafe(self.frames.write, frame)
 
 
 def _thread_id() -> int:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 
 from devhost.app.index import FunctionIndex, TriggerKind
 from devhost.durable.models import ActivityFailure, DurableFunctions
-from devhost.logs import invocations, log_invocation_end, log_invocation_start
+from devhost.logs import invocations, log_invocation_end, log_invocation_start, new_invocation_id
 from devhost.workers.pool import FunctionFailed, FunctionTimeout, WorkerPool
 
 #: The binding setting that gives a durable function a second name, by trigger kind.
@@ -27,7 +26,7 @@ class WorkerDurableRunner:
 
     async def orchestrate(self, function: str, instance_id: str, context_json: str) -> str | BaseException:
         """One episode (logged at DEBUG: an instance has many)."""
-        invocation_id = str(uuid.uuid4())
+        invocation_id = new_invocation_id()
         debug = invocations.isEnabledFor(logging.DEBUG)
         started = time.perf_counter()
         if debug:
@@ -53,7 +52,7 @@ class WorkerDurableRunner:
 
     async def activity(self, function: str, instance_id: str, input_json: str | None) -> str:
         """One activity run; ActivityFailure with what the orchestrator sees when it fails."""
-        invocation_id = str(uuid.uuid4())
+        invocation_id = new_invocation_id()
         log_invocation_start(function, invocation_id, "ActivityTrigger")
         started = time.perf_counter()
         try:
@@ -71,7 +70,7 @@ class WorkerDurableRunner:
 
     async def entity(self, function: str, entity_id: str, request_json: str) -> str:
         """One entity batch."""
-        invocation_id = str(uuid.uuid4())
+        invocation_id = new_invocation_id()
         log_invocation_start(function, invocation_id, "EntityTrigger")
         started = time.perf_counter()
         try:

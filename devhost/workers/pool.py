@@ -223,6 +223,9 @@ class WorkerPool:
                 return worker
             if self._stopping:
                 raise WorkerDied(slot, None, None)
+            # The slot's worker died, but its exit may not have been handled yet (the event is still set):
+            # waiting on a set event would return at once and spin without yielding to the loop.
+            self._ready[slot].clear()
             await self._ready[slot].wait()
 
     # ------------------------------------------------------------------ lifecycle of slots

@@ -18,7 +18,7 @@ from typing import Any
 import devhost
 from devhost.errors import AppLoadError
 from devhost.protocol import messages as m
-from devhost.protocol.framing import ChannelClosed, encode_frame, read_frame
+from devhost.protocol.framing import ChannelClosed, FrameWriter, read_frame
 from devhost.protocol.messages import FunctionMetadata
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class WorkerProcess:
         self._on_exit = on_exit
         self._ids = itertools.count(1)
         self._process: asyncio.subprocess.Process | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._writer: FrameWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -109,7 +109,8 @@ class WorkerProcess:
         finally:
             worker_end.close()
         self.pid = self._process.pid
-        reader, self._writer = await asyncio.open_unix_connection(sock=host_end)
+        reader, writer = await asyncio.open_unix_connection(sock=host_end)
+        self._writer = FrameWriter(writer)
         try:
             first = await asyncio.wait_for(self._indexed(reader), INDEX_TIMEOUT_S)
         except (ChannelClosed, TimeoutError) as exc:
@@ -141,7 +142,7 @@ class WorkerProcess:
         request["id"] = request_id
         pending = Pending(request, asyncio.get_running_loop().create_future())
         self.pending[request_id] = pending
-        self._writer.write(encode_frame(request))
+        self._writer.send(request)
         return pending
 
     def forget(self, pending: Pending) -> None:

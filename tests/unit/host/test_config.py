@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,6 +28,12 @@ def test_defaults(tmp_path: Path):
     assert queues.max_polling_interval == timedelta(seconds=2)
     assert queues.message_encoding == "base64"
     assert config.host.durable.hub_name == "TestHubName"
+    # "10X the number of processors" on Premium and Dedicated (Durable Functions host.json reference).
+    cores = os.cpu_count() or 1
+    assert (config.host.durable.max_concurrent_activities, config.host.durable.max_concurrent_orchestrations) == (
+        10 * cores,
+        10 * cores,
+    )
     assert config.host.function_timeout == timedelta(minutes=30)  # Premium and Dedicated plans' default
     assert config.host.route_prefix == "api"
     assert config.local.path is None
