@@ -9,20 +9,28 @@ chaining orchestrator (bench/apps/replay_app: one activity after another) in the
 with a history of N events as the SDK receives it (the context's ``history``: OrchestratorStarted,
 ExecutionStarted, then an OrchestratorStarted and a TaskCompleted per step; the engine leaves out the
 events the SDK never reads). The context is built as the engine builds it (devhost.durable.history
-events, ``ExecutionState``, ``prepare_episode``, ``build_context_json``) and run:
+events, ``ExecutionState``, ``prepare_episode``, ``build_episode_context``) and run:
 
 * **sdk**: the stock SDK in this process: the ``azure.durable_functions`` orchestrator handle called
   with the context JSON text, nothing patched;
 * **sdk+parser**: the same with the timestamp parser the worker installs (devhost/worker/sdk_speedups.py),
   to separate its effect from the channel's;
-* **worker**: devhost's path: the context sent to a real worker process (``python -m devhost.worker``
-  started by ``devhost.workers.pool.WorkerPool``) and the SDK's answer back: JSON framing both ways,
-  the socketpair, the worker's thread pool and its replay, timed from the request to the answer.
+* **worker whole**: the whole context sent to a real worker process (``python -m devhost.worker`` started
+  by ``devhost.workers.pool.WorkerPool``) and the SDK's answer back: JSON framing both ways, the
+  socketpair, the worker's thread pool, its parsing and its replay, timed from the request to the answer;
+* **worker kept**: devhost's path: the worker already holds the earlier episodes' events parsed
+  (devhost/worker/history.py) and is sent this episode's new events only; the SDK still replays the
+  generator over the whole history.
 
-Each figure is the median of ``--runs`` episodes (after one untimed warm-up). ``ratio`` is worker / sdk.
+With them, the channel's own cost: ``round_trip`` times the trivial activity ``replay_step`` through the
+same worker, ROUND_TRIPS calls one at a time (the mean per call) and ROUND_TRIPS in flight at once (the
+wall time divided by the calls).
+
+Each figure is the median of ``--runs`` episodes (after one untimed warm-up). ``ratio`` is worker kept /
+sdk.
 Replay is linear in the history, and a chain of N steps runs N + 1 episodes, so the replays of a whole
 chain cost O(N^2): the ``chain`` column estimates them for the chain that reaches each size (a straight
-line fitted through the worker figures, summed over its episodes). ``bench.run`` runs this as a
+line fitted through the worker kept figures, summed over its episodes). ``bench.run`` runs this as a
 subprocess (``--emit``) and prints and stores the table under ``replay_cost``.
 """
 
@@ -50,6 +58,7 @@ if str(REPO) not in sys.path:
 
 from devhost.durable import history as h  # noqa: E402
 from devhost.durable import replay as r  # noqa: E402
+from devhost.durable.models import EpisodeContext  # noqa: E402
 from devhost.workers.pool import PoolSettings, WorkerPool  # noqa: E402
 from devhost.workers.process import WorkerSpec  # noqa: E402
 
@@ -62,11 +71,13 @@ SIZES = (10, 100, 1000)
 RUNS = 9
 SMOKE_RUNS = 3
 INSTANCE_ID = "replay-cost"
+#: Activity calls per round-trip figure.
+ROUND_TRIPS = 2000
 #: The chain is longer than any measured point, so each measured episode schedules its next step.
 CHAIN_STEPS = 10_000
 NOTE = (
     "one episode replays the whole history: a chain of N steps runs N + 1 episodes, so its replays cost "
-    "O(N^2) in all ('chain s' estimates them for the chain that reaches each size, from the worker figures)"
+    "O(N^2) in all ('chain s' estimates them for the chain that reaches each size, from the worker kept figures)"
 )
 
 
@@ -77,7 +88,7 @@ class Episode:
     events: int
     steps: int
     stored_events: int
-    context: str
+    context: EpisodeContext
     state: r.ExecutionState
     info: r.EpisodeInfo
     prepared: r.PreparedEpisode
@@ -115,8 +126,8 @@ def chain_episode(events: int) -> Episode:
     info = r.EpisodeInfo(INSTANCE_ID, ORCHESTRATOR, input_json)
     incoming = [h.task_completed(stamp(steps), steps - 1, json.dumps(f"Hello City{steps - 1}!"))]
     prepared = r.prepare_episode(state, INSTANCE_ID, incoming, clock + timedelta(milliseconds=steps))
-    context = r.build_context_json(state, info, prepared.new_events)
-    sent = len(json.loads(context)["history"])
+    context = r.build_episode_context(state, info, prepared.new_events)
+    sent = len(json.loads(context.full_json())["history"])
     if sent != events:
         raise AssertionError(f"built a context of {sent} events instead of {events}")
     return Episode(events, steps, len(stored) + len(incoming), context, state, info, prepared)
@@ -149,11 +160,12 @@ def orchestrator_handle() -> Callable[[Any], str]:
 
 def time_in_process(handle: Callable[[Any], str], episode: Episode, runs: int, where: str) -> float:
     """Median milliseconds of one handle call with the episode's context (after one checked warm-up)."""
-    check_answer(episode, _call(handle, episode.context), where)
+    whole = episode.context.full_json()
+    check_answer(episode, _call(handle, whole), where)
     timings = []
     for _ in range(runs):
         started = time.perf_counter()
-        _call(handle, episode.context)
+        _call(handle, whole)
         timings.append(time.perf_counter() - started)
     return statistics.median(timings) * 1000
 
@@ -165,24 +177,61 @@ def _call(handle: Callable[[Any], str], context: str) -> str | BaseException:
         return exc
 
 
-async def time_in_worker(episodes: list[Episode], runs: int) -> list[float]:
-    """Median milliseconds of one episode sent to a worker process and answered, per episode."""
+async def time_round_trips(pool: WorkerPool) -> dict[str, float]:
+    """Milliseconds per activity call through the worker: one at a time, and all in flight at once."""
+
+    async def call() -> None:
+        result = await pool.activity(ACTIVITY, str(uuid.uuid4()), INSTANCE_ID, '"Paris"')
+        if result != '"Hello Paris!"':
+            raise AssertionError(f"round trip: {ACTIVITY} answered {result}")
+
+    for _ in range(50):  # warm-up
+        await call()
+    started = time.perf_counter()
+    for _ in range(ROUND_TRIPS):
+        await call()
+    sequential = (time.perf_counter() - started) / ROUND_TRIPS
+    started = time.perf_counter()
+    await asyncio.gather(*(call() for _ in range(ROUND_TRIPS)))
+    concurrent = (time.perf_counter() - started) / ROUND_TRIPS
+    return {
+        "calls": ROUND_TRIPS,
+        "sequential_ms": round(sequential * 1000, 3),
+        "concurrent_ms": round(concurrent * 1000, 3),
+    }
+
+
+async def time_in_worker(episodes: list[Episode], runs: int) -> tuple[list[float], list[float], dict[str, float]]:
+    """Median milliseconds of one episode sent to a worker process and answered, per episode: with the
+    whole history sent, and with the earlier events kept by the worker."""
     pool = WorkerPool(WorkerSpec(APP_DIR, log_level=logging.WARNING), PoolSettings(process_count=1))
     await pool.start()
-    medians = []
+    whole, kept = [], []
     try:
+        round_trip = await time_round_trips(pool)
         for episode in episodes:
-            ok, text = await pool.orchestrate(ORCHESTRATOR, str(uuid.uuid4()), INSTANCE_ID, episode.context)
-            check_answer(episode, text if ok else Exception(text), "worker")
-            timings = []
-            for _ in range(runs):
-                started = time.perf_counter()
-                await pool.orchestrate(ORCHESTRATOR, str(uuid.uuid4()), INSTANCE_ID, episode.context)
-                timings.append(time.perf_counter() - started)
-            medians.append(statistics.median(timings) * 1000)
+            # No played chunks under a fresh key: the context JSON carries the whole history.
+            entire = EpisodeContext(uuid.uuid4().hex, (), episode.context.full_json())
+            whole.append(await _median_in_worker(pool, episode, entire, runs, "worker whole"))
+            # The first (untimed) call sends the played chunks; the timed ones send only the new events.
+            kept.append(await _median_in_worker(pool, episode, episode.context, runs, "worker kept"))
     finally:
         await pool.stop()
-    return medians
+    return whole, kept, round_trip
+
+
+async def _median_in_worker(
+    pool: WorkerPool, episode: Episode, context: EpisodeContext, runs: int, where: str
+) -> float:
+    ok, text = await pool.orchestrate(ORCHESTRATOR, str(uuid.uuid4()), INSTANCE_ID, context)
+    check_answer(episode, text if ok else Exception(text), where)
+    timings = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        ok, text = await pool.orchestrate(ORCHESTRATOR, str(uuid.uuid4()), INSTANCE_ID, context)
+        timings.append(time.perf_counter() - started)
+        check_answer(episode, text if ok else Exception(text), where)
+    return statistics.median(timings) * 1000
 
 
 def chain_estimates(events: list[int], milliseconds: list[float]) -> list[float]:
@@ -211,39 +260,54 @@ def measure(runs: int, sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
 
     sdk_speedups.install()
     parser = [time_in_process(handle, episode, runs, "sdk+parser") for episode in episodes]
-    worker = asyncio.run(time_in_worker(episodes, runs))
-    chain = chain_estimates(list(sizes), worker) if len(sizes) > 1 else [None] * len(sizes)
+    whole, kept, round_trip = asyncio.run(time_in_worker(episodes, runs))
+    chain = chain_estimates(list(sizes), kept) if len(sizes) > 1 else [None] * len(sizes)
     rows = [
         {
             "events": episode.events,
             "steps": episode.steps,
             "stored_events": episode.stored_events,
-            "context_bytes": len(episode.context.encode("utf-8")),
+            "context_bytes": len(episode.context.full_json().encode("utf-8")),
             "sdk_ms": round(sdk_ms, 3),
             "sdk_parser_ms": round(parser_ms, 3),
-            "worker_ms": round(worker_ms, 3),
-            "ratio": round(worker_ms / sdk_ms, 2),
+            "worker_whole_ms": round(whole_ms, 3),
+            "worker_kept_ms": round(kept_ms, 3),
+            "ratio": round(kept_ms / sdk_ms, 2),
             "chain_s_est": chain_s,
         }
-        for episode, sdk_ms, parser_ms, worker_ms, chain_s in zip(episodes, sdk, parser, worker, chain, strict=True)
+        for episode, sdk_ms, parser_ms, whole_ms, kept_ms, chain_s in zip(
+            episodes, sdk, parser, whole, kept, chain, strict=True
+        )
     ]
-    return {"orchestrator": "chaining (bench/apps/replay_app)", "runs": runs, "rows": rows, "note": NOTE}
+    return {
+        "orchestrator": "chaining (bench/apps/replay_app)",
+        "runs": runs,
+        "rows": rows,
+        "round_trip": round_trip,
+        "note": NOTE,
+    }
 
 
 def table(result: dict[str, Any]) -> str:
     """The figures as a Markdown table with its note (printed by this script and by bench.run)."""
     lines = [
-        "| history events | steps | context KB | sdk ms | sdk+parser ms | worker ms | ratio worker/sdk "
-        "| chain s (est.) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| history events | steps | context KB | sdk ms | sdk+parser ms | worker whole ms | worker kept ms "
+        "| ratio kept/sdk | chain s (est.) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in result["rows"]:
         chain = "-" if row["chain_s_est"] is None else f"{row['chain_s_est']:,.3f}"
         lines.append(
             f"| {row['events']:,} | {row['steps']:,} | {row['context_bytes'] / 1024:,.1f} | {row['sdk_ms']:,.2f} | "
-            f"{row['sdk_parser_ms']:,.2f} | {row['worker_ms']:,.2f} | {row['ratio']:.2f} | {chain} |"
+            f"{row['sdk_parser_ms']:,.2f} | {row['worker_whole_ms']:,.2f} | {row['worker_kept_ms']:,.2f} | "
+            f"{row['ratio']:.2f} | {chain} |"
         )
     lines += ["", f"Median of {result['runs']} episodes each. Note: {result['note']}."]
+    trip = result["round_trip"]
+    lines.append(
+        f"Channel round trip (a trivial activity through the worker, {trip['calls']:,} calls): "
+        f"{trip['sequential_ms']:.3f} ms one at a time, {trip['concurrent_ms']:.3f} ms each all in flight."
+    )
     return "\n".join(lines)
 
 

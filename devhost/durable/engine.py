@@ -398,7 +398,7 @@ class DurableEngine:
         """Run the episode's orchestrator in a worker and finish the episode with what it returned."""
         record = cached.row.record
         started = time.monotonic()
-        result = await self.functions.runner.orchestrate(plan.function, record.instance_id, plan.context_json)
+        result = await self.functions.runner.orchestrate(plan.function, record.instance_id, plan.context)
         cached.episode_s = time.monotonic() - started
         return plan.finish(result)
 

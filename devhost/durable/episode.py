@@ -20,7 +20,7 @@ from typing import Any
 from devhost.durable import history as h
 from devhost.durable import replay
 from devhost.durable.history import Event
-from devhost.durable.models import DurableFunctions, RuntimeStatus
+from devhost.durable.models import DurableFunctions, EpisodeContext, RuntimeStatus
 from devhost.durable.replay import Decision, ExecutionState, Outcome
 from devhost.durable.store.queries import (
     ChildStart,
@@ -151,7 +151,7 @@ class PendingEpisode:
     """An episode waiting for its orchestrator: what to send the worker, and how to finish with its answer."""
 
     function: str
-    context_json: str
+    context: EpisodeContext
     finish: Callable[[str | BaseException], EpisodeOutcome]
 
 
@@ -221,10 +221,9 @@ def plan_episode(
     if function is None:
         return finish(_missing_orchestrator(record.name, state, incoming, now), False)
     prepared = replay.prepare_episode(state, info.instance_id, incoming, now)
-    context_json = replay.build_context_json(state, info, prepared.new_events)
     return PendingEpisode(
         function,
-        context_json,
+        replay.build_episode_context(state, info, prepared.new_events),
         lambda result: finish(replay.decide(state, info, prepared, result), True),
     )
 

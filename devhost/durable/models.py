@@ -113,10 +113,36 @@ class EntityRecord:
     locked_by: str | None = None
 
 
+@dataclass(frozen=True)
+class EpisodeContext:
+    """The orchestration context of one episode, split so that a worker can keep what it already parsed.
+
+    ``played`` are the earlier episodes' events (each chunk one episode's events as comma-joined JSON
+    objects, IsPlayed true); it only ever grows while ``history_key`` stays the same, so a worker that has
+    parsed the first n chunks under that key needs only the rest. ``current_json`` is the context JSON
+    (durable-protocol.md 1.2) whose history holds this episode's new events only; ``full_json()`` is what
+    the extension sends, the whole history.
+    """
+
+    history_key: str
+    played: tuple[str, ...]
+    current_json: str
+
+    def full_json(self) -> str:
+        """The context JSON with the whole history (earlier episodes' events first)."""
+        if not self.played:
+            return self.current_json
+        head = '{"history":['
+        assert self.current_json.startswith(head), "current_json comes from replay.build_episode_context"
+        new = self.current_json[len(head) :]
+        joined = ",".join(self.played)
+        return head + joined + ("" if new.startswith("]") else ",") + new
+
+
 class DurableRunner(Protocol):
     """Runs the app's durable functions (in the worker processes); the engine's only way to user code."""
 
-    async def orchestrate(self, function: str, instance_id: str, context_json: str) -> str | BaseException:
+    async def orchestrate(self, function: str, instance_id: str, context: EpisodeContext) -> str | BaseException:
         """One episode: the OrchestratorState JSON text, or an exception whose text is what the SDK's handle
         raised on its failure path (durable-protocol.md 2.2), a timeout or a crash."""
         ...
@@ -133,7 +159,7 @@ class DurableRunner(Protocol):
 class NoRunner:
     """The runner of an engine without an app (store tools, tests of the store): nothing can run."""
 
-    async def orchestrate(self, function: str, instance_id: str, context_json: str) -> str | BaseException:
+    async def orchestrate(self, function: str, instance_id: str, context: EpisodeContext) -> str | BaseException:
         return RuntimeError(f"no worker runs orchestrator '{function}'")
 
     async def activity(self, function: str, instance_id: str, input_json: str | None) -> str:

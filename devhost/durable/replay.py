@@ -24,6 +24,7 @@ from typing import Any
 
 from devhost.durable import history as h
 from devhost.durable.history import Event
+from devhost.durable.models import EpisodeContext
 
 log = logging.getLogger("devhost.durable.replay")
 
@@ -97,8 +98,12 @@ class ExecutionState:
     retry_groups: list[RetryGroup] = field(default_factory=list)
     #: OrchestratorStarted events must never go back in time.
     last_started: str = ""
-    #: Serialized SDK-relevant events of earlier episodes, IsPlayed true (chunks joined with ',').
+    #: Serialized SDK-relevant events of earlier episodes, IsPlayed true (one chunk per episode, the events
+    #: joined with ','). Only ever appended to: a worker may keep the first n chunks parsed, under history_key.
     played_chunks: list[str] = field(default_factory=list)
+    #: Names this state's played_chunks for the worker's cache of parsed history; a state rebuilt from the
+    #: store (or a new execution) gets a new key, so a worker never extends chunks of another state.
+    history_key: str = field(default_factory=lambda: uuid.uuid4().hex)
     #: Number of episodes in this execution.
     episodes: int = 0
     #: The execution's input as the orchestrator reads it (ExecutionStarted's Input).
@@ -404,15 +409,9 @@ def serialize_new_events(events: list[Event]) -> str:
     )
 
 
-def build_context_json(state: ExecutionState, info: EpisodeInfo, new_events: list[Event]) -> str:
-    """The orchestration context JSON text for the SDK handle (durable-protocol.md 1.2).
-
-    Earlier episodes come from the cached played chunks, so a long history is not re-serialized.
-    """
-    parts = [*state.played_chunks]
-    fresh = serialize_new_events(new_events)
-    if fresh:
-        parts.append(fresh)
+def build_episode_context(state: ExecutionState, info: EpisodeInfo, new_events: list[Event]) -> EpisodeContext:
+    """The episode's orchestration context (durable-protocol.md 1.2): the state's played chunks, which earlier
+    episodes serialized once, and this episode's events."""
     rest = json.dumps(
         {
             "instanceId": info.instance_id,
@@ -422,7 +421,13 @@ def build_context_json(state: ExecutionState, info: EpisodeInfo, new_events: lis
             "upperSchemaVersion": UPPER_SCHEMA_VERSION,
         }
     )
-    return '{"history":[' + ",".join(parts) + "]," + rest[1:]
+    current = '{"history":[' + serialize_new_events(new_events) + "]," + rest[1:]
+    return EpisodeContext(state.history_key, tuple(state.played_chunks), current)
+
+
+def build_context_json(state: ExecutionState, info: EpisodeInfo, new_events: list[Event]) -> str:
+    """The whole context JSON text for the SDK handle, as the extension sends it."""
+    return build_episode_context(state, info, new_events).full_json()
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The messages host and worker exchange (one JSON object per frame, ``type`` names the kind).
 
 Worker -> host:
-* ``indexed``: the app imported; ``functions`` lists FunctionMetadata, ``pid`` the worker's process id.
+* ``indexed``: the app imported; ``functions`` lists FunctionMetadata, ``pid`` the worker's process id,
+  ``keeps_history`` whether it keeps instances' parsed history (``history`` below).
 * ``load_error``: importing or indexing the app failed; ``message`` has the traceback.
 * ``response``: the answer to request ``id``: ``ok`` true with the kind's result fields, or false with
   ``error`` (ErrorInfo).
@@ -10,8 +11,12 @@ Worker -> host:
 Host -> worker (each carries ``id``, ``function`` and ``invocation_id``):
 * ``invoke``: a triggered function (http, queue, timer): ``trigger`` (the trigger's data), ``inputs``
   (input binding values by binding name) -> ``return`` and ``outputs`` (TypedValues by binding name).
-* ``orchestrate``: one orchestrator episode: ``context`` (the SDK's context JSON text, the whole
-  history) -> ``result`` (OrchestratorState JSON text) or ``error`` (the text the SDK's handle raised).
+* ``orchestrate``: one orchestrator episode: ``context`` (the SDK's context JSON text) -> ``result``
+  (OrchestratorState JSON text) or ``failure`` (the text the SDK's handle raised). Without ``history`` the
+  context holds the whole history. With ``history`` (PlayedHistory) it holds this episode's new events only,
+  and the earlier episodes' events are the chunks the worker kept for the instance under ``key`` followed by
+  ``chunks``; a worker that does not hold ``base`` chunks under that key answers ``history_miss`` true, and
+  the host sends the episode again from chunk 0.
 * ``activity``: ``input`` (JSON text) -> ``result`` (JSON text), or ``error`` with reason and details.
 * ``entity``: ``request`` (batch request JSON text) -> ``result`` (batch response JSON text).
 """
@@ -52,6 +57,16 @@ class FunctionMetadata(TypedDict):
     parameters: list[ParameterMetadata]
     #: The first line of the user function's docstring ("" when it has none).
     summary: str
+
+
+class PlayedHistory(TypedDict):
+    """The earlier episodes' events of an orchestrate request (see ``orchestrate`` above)."""
+
+    key: str
+    #: How many chunks the worker already holds under key (0: start over with these chunks).
+    base: int
+    #: The chunks after those: one episode's events each, comma-joined JSON objects.
+    chunks: list[str]
 
 
 class ErrorInfo(TypedDict, total=False):

@@ -2,7 +2,8 @@
 
 Each episode calls the SDK's orchestrator handle with the whole history (a full replay, as the Durable
 extension sends it for out-of-process languages), so ``context.is_replaying`` and what runs how often
-are what they are in Azure.
+are what they are in Azure. The earlier episodes' events come parsed from what this worker kept of the
+instance (history.py); the replay itself starts from the first event every time.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from typing import Any
 
 from azure.functions._durable_functions import OrchestrationContext, df_dumps, df_loads
 
-from devhost.protocol.messages import ErrorInfo
+from devhost.protocol.messages import ErrorInfo, PlayedHistory
+from devhost.worker.history import KeptHistories
+from devhost.worker.sdk_speedups import ContextText
 
 
 class ActivityError(Exception):
@@ -32,13 +35,26 @@ class ActivityError(Exception):
         return ErrorInfo(type="ActivityError", message=self.reason, reason=self.reason, details=self.details)
 
 
-def run_orchestrator(handle: Callable[[Any], str], context_json: str) -> tuple[bool, str]:
-    """One episode: (True, OrchestratorState JSON text) or (False, the text the handle raised).
+def run_orchestrator(
+    handle: Callable[[Any], str],
+    context_json: str,
+    histories: KeptHistories,
+    instance_id: str,
+    played: PlayedHistory | None,
+) -> tuple[bool, str] | None:
+    """One episode: (True, OrchestratorState JSON text) or (False, the text the handle raised); None when
+    played builds on chunks this worker does not hold (the host sends them all again).
 
     The SDK's handle raises on the orchestrator's failure path by design, with its state after a marker.
     """
+    text = context_json
+    if played is not None:
+        events = histories.played_events(instance_id, played)
+        if events is None:
+            return None
+        text = ContextText.of(context_json, events)
     try:
-        return True, handle(OrchestrationContext(context_json))
+        return True, handle(OrchestrationContext(text))
     except MemoryError:
         raise  # the worker cannot be trusted after it: it exits (main.py)
     except Exception as exc:

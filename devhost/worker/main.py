@@ -24,6 +24,7 @@ from devhost.protocol.framing import ChannelClosed, FrameWriter, encode_frame, r
 from devhost.protocol.messages import ErrorInfo
 from devhost.worker import conversions, durable, sdk_speedups
 from devhost.worker.context import InvocationContext, OutValue, TraceContext
+from devhost.worker.history import KeptHistories
 from devhost.worker.indexing import IndexingError, WorkerFunction, load_functions
 
 #: The invocation a log record belongs to (set around every user call, copied into pool threads).
@@ -92,6 +93,7 @@ class Worker:
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="function")
         self.tasks: set[asyncio.Task[None]] = set()
         self.episodes = durable.EpisodeWatch()
+        self.histories = KeptHistories()
 
     async def watch_episodes(self) -> None:
         """Log a warning for each orchestrator episode that blocks (runs until cancelled)."""
@@ -154,11 +156,20 @@ class Worker:
         return await self.channel.loop.run_in_executor(self.executor, context.run, call)
 
     async def _orchestrate(self, function: WorkerFunction, request: dict[str, Any]) -> dict[str, Any]:
-        episode = functools.partial(durable.run_orchestrator, function.user_function, request["context"])
-        watched = functools.partial(
-            self.episodes.run, request["invocation_id"], function.name, str(request.get("instance_id")), episode
+        instance_id = str(request.get("instance_id"))
+        episode = functools.partial(
+            durable.run_orchestrator,
+            function.user_function,
+            request["context"],
+            self.histories,
+            instance_id,
+            request.get("history"),
         )
-        ok, text = await self._in_pool(watched)
+        watched = functools.partial(self.episodes.run, request["invocation_id"], function.name, instance_id, episode)
+        answer = await self._in_pool(watched)
+        if answer is None:
+            return {"history_miss": True}
+        ok, text = answer
         return {"result" if ok else "failure": text}
 
     async def _activity(self, function: WorkerFunction, request: dict[str, Any]) -> dict[str, Any]:
@@ -278,7 +289,14 @@ async def _run(fd: int, app_dir: Path, threads: int | None, log_level: int) -> i
         channel.send({"type": m.LOAD_ERROR, "message": str(exc)})
         await writer.drain()
         return 1
-    channel.send({"type": m.INDEXED, "pid": os.getpid(), "functions": [f.metadata() for f in functions]})
+    channel.send(
+        {
+            "type": m.INDEXED,
+            "pid": os.getpid(),
+            "functions": [f.metadata() for f in functions],
+            "keeps_history": sdk_speedups.keeps_history(),
+        }
+    )
     worker = Worker(channel, functions, app_dir, threads)
     await worker.serve()
     return 0

@@ -6,7 +6,7 @@ import logging
 import time
 
 from devhost.app.index import FunctionIndex, TriggerKind
-from devhost.durable.models import ActivityFailure, DurableFunctions
+from devhost.durable.models import ActivityFailure, DurableFunctions, EpisodeContext
 from devhost.logs import invocations, log_invocation_end, log_invocation_start, new_invocation_id
 from devhost.workers.pool import FunctionFailed, FunctionTimeout, WorkerPool
 
@@ -24,7 +24,7 @@ class WorkerDurableRunner:
     def __init__(self, pool: WorkerPool) -> None:
         self.pool = pool
 
-    async def orchestrate(self, function: str, instance_id: str, context_json: str) -> str | BaseException:
+    async def orchestrate(self, function: str, instance_id: str, context: EpisodeContext) -> str | BaseException:
         """One episode (logged at DEBUG: an instance has many)."""
         invocation_id = new_invocation_id()
         debug = invocations.isEnabledFor(logging.DEBUG)
@@ -34,7 +34,7 @@ class WorkerDurableRunner:
                 "Executing 'Functions.%s' (Reason='OrchestrationTrigger', Id=%s)", function, invocation_id
             )
         try:
-            ok, text = await self.pool.orchestrate(function, invocation_id, instance_id, context_json)
+            ok, text = await self.pool.orchestrate(function, invocation_id, instance_id, context)
         except (FunctionFailed, FunctionTimeout) as exc:
             log_invocation_end(function, invocation_id, _elapsed_ms(started), str(exc))
             return exc

@@ -15,11 +15,12 @@ import itertools
 import logging
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from devhost.durable.models import EpisodeContext
 from devhost.errors import AppLoadError, ConfigError, DevHostError
 from devhost.protocol import messages as m
 from devhost.protocol.messages import ErrorInfo, FunctionMetadata
@@ -144,10 +145,23 @@ class WorkerPool:
         response = await self._request(m.INVOKE, function, invocation_id, fields, key=None, rerun=False)
         return dict(response.get("outputs") or {})
 
-    async def orchestrate(self, function: str, invocation_id: str, instance_id: str, context: str) -> tuple[bool, str]:
+    async def orchestrate(
+        self, function: str, invocation_id: str, instance_id: str, context: EpisodeContext
+    ) -> tuple[bool, str]:
         """One episode: (True, OrchestratorState JSON) or (False, the failure text the SDK raised)."""
-        fields = {"context": context, "instance_id": instance_id}
+
+        def fields(worker: WorkerProcess) -> dict[str, Any]:
+            played = worker.played_history(instance_id, context)
+            if played is None:
+                return {"context": context.full_json(), "instance_id": instance_id}
+            return {"context": context.current_json, "instance_id": instance_id, "history": played}
+
         response = await self._request(m.ORCHESTRATE, function, invocation_id, fields, key=instance_id)
+        if response.get("history_miss"):
+            # The worker dropped the instance's kept events (its budget) or is not the one that got them.
+            worker = await self._worker_for(instance_id)
+            worker.sent_history.pop(instance_id, None)
+            response = await self._request(m.ORCHESTRATE, function, invocation_id, fields, key=instance_id)
         if "result" in response:
             return True, str(response["result"])
         return False, str(response.get("failure"))
@@ -167,7 +181,7 @@ class WorkerPool:
         kind: str,
         function: str,
         invocation_id: str,
-        fields: dict[str, Any],
+        fields: dict[str, Any] | Callable[[WorkerProcess], dict[str, Any]],
         *,
         key: str | None,
         rerun: bool = True,
@@ -175,7 +189,8 @@ class WorkerPool:
         runs = 0
         while True:
             worker = await self._worker_for(key)
-            request = {"type": kind, "function": function, "invocation_id": invocation_id, **fields}
+            extra = fields(worker) if callable(fields) else fields
+            request = {"type": kind, "function": function, "invocation_id": invocation_id, **extra}
             pending = worker.call(request)
             try:
                 response = await asyncio.wait_for(asyncio.shield(pending.future), self.timeout_s)

@@ -10,21 +10,25 @@ import os
 import signal
 import socket
 import sys
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import devhost
+from devhost.durable.models import EpisodeContext
 from devhost.errors import AppLoadError
 from devhost.protocol import messages as m
 from devhost.protocol.framing import ChannelClosed, FrameWriter, read_frame
-from devhost.protocol.messages import FunctionMetadata
+from devhost.protocol.messages import FunctionMetadata, PlayedHistory
 
 log = logging.getLogger(__name__)
 
 #: How long a new worker may take to import and index the app.
 INDEX_TIMEOUT_S = 120.0
+#: Instances whose sent history a WorkerProcess remembers (the worker itself keeps what fits its budget).
+MAX_SENT_HISTORIES = 10_000
 #: The folder that holds the devhost package, put on the worker's PYTHONPATH.
 _DEVHOST_ROOT = str(Path(devhost.__file__).resolve().parents[1])
 
@@ -72,6 +76,10 @@ class WorkerProcess:
         self.slot = slot
         self.spec = spec
         self.functions: list[FunctionMetadata] = []
+        #: The worker keeps parsed history (its SDK passed the check in devhost/worker/sdk_speedups.py).
+        self.keeps_history = False
+        #: What this worker was sent of each instance's played chunks: instance id -> (history key, chunks).
+        self.sent_history: OrderedDict[str, tuple[str, int]] = OrderedDict()
         self.pid: int | None = None
         self.pending: dict[int, Pending] = {}
         self.dead = False
@@ -123,6 +131,7 @@ class WorkerProcess:
             await self._process.wait()
             raise AppLoadError(str(first.get("message")))
         self.functions = list(first.get("functions") or [])
+        self.keeps_history = bool(first.get("keeps_history"))
         self._reader_task = asyncio.create_task(self._read(reader), name=f"worker-{self.slot}")
 
     async def _indexed(self, reader: asyncio.StreamReader) -> dict[str, Any]:
@@ -144,6 +153,18 @@ class WorkerProcess:
         self.pending[request_id] = pending
         self._writer.send(request)
         return pending
+
+    def played_history(self, instance_id: str, context: EpisodeContext) -> PlayedHistory | None:
+        """The history field of an orchestrate request: the chunks this worker was not sent yet."""
+        if not self.keeps_history:
+            return None
+        key, base = self.sent_history.pop(instance_id, ("", 0))
+        if key != context.history_key or base > len(context.played):
+            base = 0
+        self.sent_history[instance_id] = (context.history_key, len(context.played))
+        while len(self.sent_history) > MAX_SENT_HISTORIES:
+            self.sent_history.popitem(last=False)
+        return PlayedHistory(key=context.history_key, base=base, chunks=list(context.played[base:]))
 
     def forget(self, pending: Pending) -> None:
         """Stop waiting for a request (its answer, if it comes, is dropped)."""
