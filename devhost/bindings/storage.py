@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 from azure.data.tables.aio import TableServiceClient
 from azure.storage.blob.aio import BlobServiceClient
 from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
+from devhost.bindings.queue_messages import KeyedQueueMessages, QueueMessages, SdkQueueMessages
 from devhost.http.auth import is_loopback_host
 
 # Azurite's well-known development account (public, documented by Microsoft).
@@ -31,10 +33,15 @@ def client_options(connection_string: str, options: dict[str, Any]) -> dict[str,
     every request, a large share of a request's cost against a local emulator; and a proxy set for the
     internet would only break loopback traffic.
     """
-    hosts = [urlsplit(value).hostname for key, value in _parse(connection_string).items() if key.endswith("endpoint")]
-    if hosts and all(host is not None and is_loopback_host(host) for host in hosts):
+    if is_loopback_storage(connection_string):
         return {**options, "use_env_settings": False}
     return options
+
+
+def is_loopback_storage(connection_string: str) -> bool:
+    """True when every endpoint of the (expanded) connection string is on a loopback address."""
+    hosts = [urlsplit(value).hostname for key, value in _parse(connection_string).items() if key.endswith("endpoint")]
+    return bool(hosts) and all(host is not None and is_loopback_host(host) for host in hosts)
 
 
 def is_development_storage(connection_string: str) -> bool:
@@ -71,6 +78,7 @@ class StorageClients:
         self._polling: dict[str, QueueServiceClient] = {}
         self._tables: dict[str, TableServiceClient] = {}
         self._blobs: dict[str, BlobServiceClient] = {}
+        self._sessions: dict[bool, aiohttp.ClientSession] = {}
 
     def queue_service(self, connection_string: str) -> QueueServiceClient:
         """The queue service client for a connection string."""
@@ -89,6 +97,19 @@ class StorageClients:
         if key not in self._polling:
             self._polling[key] = QueueServiceClient.from_connection_string(key, **client_options(key, _POLL_RETRY))
         return self._polling[key].get_queue_client(queue_name)
+
+    def queue_messages(self, connection_string: str, queue_name: str) -> QueueMessages:
+        """A queue trigger's receive, delete and lease calls: direct REST calls where the connection string
+        has an account key (queue_messages.py says why), the SDK's clients otherwise."""
+        client = self.queue(connection_string, queue_name)
+        loopback = is_loopback_storage(expand_connection_string(connection_string))
+        if loopback not in self._sessions:
+            # No environment proxies on loopback, for the reason client_options gives.
+            self._sessions[loopback] = aiohttp.ClientSession(
+                trust_env=not loopback, timeout=aiohttp.ClientTimeout(total=60, connect=5)
+            )
+        keyed = KeyedQueueMessages.for_client(self._sessions[loopback], client)
+        return keyed or SdkQueueMessages(client, self.polling_queue(connection_string, queue_name))
 
     def table_service(self, connection_string: str) -> TableServiceClient:
         """The table service client for a connection string."""
@@ -118,3 +139,7 @@ class StorageClients:
         self._blobs.clear()
         for client in clients:
             await client.close()
+        sessions = list(self._sessions.values())
+        self._sessions.clear()
+        for session in sessions:
+            await session.close()

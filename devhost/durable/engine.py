@@ -26,7 +26,6 @@ import itertools
 import json
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -68,6 +67,7 @@ from devhost.errors import (
     InvalidOperationError,
     InvalidRequestError,
 )
+from devhost.ids import random_uuid
 from devhost.names import check_instance_id, check_name
 
 log = logging.getLogger("devhost.durable.engine")
@@ -129,29 +129,30 @@ class _KeyedLocks:
 
 
 class _ReadyQueue:
-    """Keys ready for work, each queued at most once; keys being worked on are marked dirty instead.
+    """Keys ready for work in first-in first-out order, each queued at most once; keys being worked on are
+    marked dirty instead.
 
-    First-in first-out, except that keys marked ``first`` (a new instance's first episode) go ahead of
-    the rest: under a burst of starts, new orchestrations reach Running without waiting behind the
-    completions of those already running, which only wait a little longer.
+    No kind of work goes ahead of another, as in the Durable backends' queues (Azure Storage's control
+    queues hand out messages in about the order they came). New instances' first episodes once went first:
+    under a burst of starts that got every orchestration to Running sooner and every one of them to
+    completion later.
     """
 
     def __init__(self) -> None:
-        self.queue: asyncio.PriorityQueue[tuple[int, int, str]] = asyncio.PriorityQueue()
-        self._order = itertools.count()
+        self.queue: asyncio.Queue[str] = asyncio.Queue()
         self.queued: set[str] = set()
         self.running: set[str] = set()
         self.dirty: set[str] = set()
 
-    def mark(self, key: str, first: bool = False) -> None:
+    def mark(self, key: str) -> None:
         if key in self.running:
             self.dirty.add(key)
         elif key not in self.queued:
             self.queued.add(key)
-            self.queue.put_nowait((0 if first else 1, next(self._order), key))
+            self.queue.put_nowait(key)
 
     async def take(self) -> str:
-        _, _, key = await self.queue.get()
+        key = await self.queue.get()
         self.queued.discard(key)
         self.running.add(key)
         return key
@@ -581,7 +582,7 @@ class DurableEngine:
                 f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator function. "
                 f"Registered orchestrators: {known}."
             )
-        instance_id = uuid.uuid4().hex if instance_id is None else instance_id
+        instance_id = random_uuid().hex if instance_id is None else instance_id
         check_instance_id(instance_id)
         try:
             context_input = client_context_input(input_json)
@@ -594,7 +595,7 @@ class DurableEngine:
         async with self._locks.hold(instance_id):
             await self._store.write(functools.partial(q.create_instance, new=new, start=start))
             self._cache.pop(instance_id, None)
-        self._orchestrations.mark(instance_id, first=True)
+        self._orchestrations.mark(instance_id)
         self._notify(instance_id)
         return instance_id
 

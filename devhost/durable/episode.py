@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +32,7 @@ from devhost.durable.store.queries import (
     NewMessage,
     WorkItem,
 )
+from devhost.ids import random_uuid
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class EpisodeOutcome:
 
 def new_execution_id() -> str:
     """A fresh execution id."""
-    return uuid.uuid4().hex
+    return random_uuid().hex
 
 
 def client_context_input(input_json: str | None) -> str | None:

@@ -25,6 +25,7 @@ from typing import Any
 from devhost.durable import history as h
 from devhost.durable.history import Event
 from devhost.durable.models import EpisodeContext
+from devhost.ids import random_uuid
 
 log = logging.getLogger("devhost.durable.replay")
 
@@ -103,7 +104,7 @@ class ExecutionState:
     played_chunks: list[str] = field(default_factory=list)
     #: Names this state's played_chunks for the worker's cache of parsed history; a state rebuilt from the
     #: store (or a new execution) gets a new key, so a worker never extends chunks of another state.
-    history_key: str = field(default_factory=lambda: uuid.uuid4().hex)
+    history_key: str = field(default_factory=lambda: random_uuid().hex)
     #: Number of episodes in this execution.
     episodes: int = 0
     #: The execution's input as the orchestrator reads it (ExecutionStarted's Input).

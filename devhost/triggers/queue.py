@@ -19,6 +19,7 @@ from azure.storage.queue.aio import QueueClient
 from devhost.app.index import IndexedFunction
 from devhost.app.invoke import InvocationFailed, Invoker, TriggerInput
 from devhost.bindings.expressions import json_properties
+from devhost.bindings.queue_messages import QueueMessages
 from devhost.bindings.queue_output import decode_message
 from devhost.bindings.storage import StorageClients
 from devhost.config import QueueOptions
@@ -153,7 +154,7 @@ class QueueListener:
             )
         assert trigger.connection_string is not None
         self.client: QueueClient = clients.queue(trigger.connection_string, self.queue_name)
-        self.polling_client: QueueClient = clients.polling_queue(trigger.connection_string, self.queue_name)
+        self.messages: QueueMessages = clients.queue_messages(trigger.connection_string, self.queue_name)
         self.poison_client: QueueClient = clients.queue(trigger.connection_string, poison_queue_name(self.queue_name))
         self.invoker = invoker
         self.options = options
@@ -206,14 +207,8 @@ class QueueListener:
             other.cancel()
 
     async def _receive(self) -> list[StorageMessage]:
-        count = self.options.batch_size
         try:
-            return [
-                m
-                async for m in self.polling_client.receive_messages(
-                    messages_per_page=count, max_messages=count, visibility_timeout=self._lease_s
-                )
-            ]
+            return await self.messages.receive(self.options.batch_size, self._lease_s)
         except ResourceNotFoundError:
             await _create_queue(self.client)
             return []
@@ -260,10 +255,7 @@ class QueueListener:
             if (message.dequeue_count or 0) >= max_count:
                 await self._poison(message, f"it has reached maxDequeueCount of {max_count}")
             else:
-                visibility = int(self.options.visibility_timeout.total_seconds())
-                await self.client.update_message(
-                    message, pop_receipt=message.pop_receipt, visibility_timeout=visibility
-                )
+                await self.messages.update_visibility(message, int(self.options.visibility_timeout.total_seconds()))
             return
         except asyncio.CancelledError:
             # Shutting down mid-invocation: make the message visible again rather than waiting out the lease.
@@ -272,7 +264,7 @@ class QueueListener:
         # The function is done: its slot goes to the next message while the delete is in flight
         # (the delete still completes before this task ends; if it is lost, the message comes back).
         self._free_slot(slot)
-        await self.client.delete_message(message, pop_receipt=message.pop_receipt)
+        await self.messages.delete(message)
 
     @contextlib.asynccontextmanager
     async def _leased(self, message: StorageMessage) -> AsyncIterator[None]:
@@ -292,18 +284,13 @@ class QueueListener:
                 await asyncio.wait_for(done.wait(), self._lease_s / 3)
                 return
             try:
-                renewed = await self.client.update_message(
-                    message, pop_receipt=message.pop_receipt, visibility_timeout=self._lease_s
-                )
+                await self.messages.update_visibility(message, self._lease_s)
             except AzureError as exc:
                 self._outage.failed(exc)
-                continue
-            message.pop_receipt = renewed.pop_receipt
-            message.next_visible_on = renewed.next_visible_on
 
     async def _release(self, message: StorageMessage) -> None:
         with contextlib.suppress(AzureError):
-            await self.client.update_message(message, pop_receipt=message.pop_receipt, visibility_timeout=0)
+            await self.messages.update_visibility(message, 0)
 
     async def _poison(self, message: StorageMessage, reason: str) -> None:
         poison = poison_queue_name(self.queue_name)
@@ -319,7 +306,7 @@ class QueueListener:
         except ResourceNotFoundError:
             await _create_queue(self.poison_client)
             await self.poison_client.send_message(message.content)
-        await self.client.delete_message(message, pop_receipt=message.pop_receipt)
+        await self.messages.delete(message)
 
 
 async def _create_queue(client: QueueClient) -> None:

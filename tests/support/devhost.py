@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -82,9 +83,13 @@ class DevHost:
             self._reader.join(timeout=5)
 
     def _read(self) -> None:
+        # Whatever is there, not a line at a time: under load the host prints thousands of lines a second,
+        # and this process (the bench's sender too) should spend as little of the machine on them as it can.
         assert self.process.stdout is not None
-        for line in iter(self.process.stdout.readline, b""):
-            self._chunks.append(line)
+        stream = self.process.stdout
+        assert isinstance(stream, io.BufferedReader)
+        for chunk in iter(lambda: stream.read1(1 << 16), b""):
+            self._chunks.append(chunk)
 
 
 def devhost_command(

@@ -1,19 +1,18 @@
-"""The engine's ready queue: one entry per key, and new instances' first episodes ahead of the rest."""
+"""The engine's ready queue: one entry per key, first in first out."""
 
 from __future__ import annotations
 
 from devhost.durable.engine import _ReadyQueue
 
 
-async def test_first_episodes_go_ahead_and_the_rest_keep_their_order() -> None:
+async def test_keys_leave_in_the_order_they_came_once_each() -> None:
     ready = _ReadyQueue()
-    for key in ("running-1", "running-2", "running-3"):
+    for key in ("running-1", "running-2", "new-1"):
         ready.mark(key)
-    ready.mark("new-1", first=True)
     ready.mark("running-1")  # already queued: stays where it is
-    ready.mark("new-2", first=True)
-    taken = [await ready.take() for _ in range(5)]
-    assert taken == ["new-1", "new-2", "running-1", "running-2", "running-3"]
+    ready.mark("new-2")
+    taken = [await ready.take() for _ in range(4)]
+    assert taken == ["running-1", "running-2", "new-1", "new-2"]
     assert ready.queue.empty()
 
 
