@@ -50,24 +50,24 @@ W5_RECORDED_GOAL_S = 12.0
 def run_peer(module: str, sizes: Sizes) -> dict[str, Any]:
     """Run a peer's runner module in its own process and return its BENCH-RESULT."""
     command = [sys.executable, "-m", module, "--sizes", sizes.to_json(), "--port", str(free_port())]
-    completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
-    for line in completed.stdout.splitlines():
-        if line.startswith("BENCH-RESULT "):
-            result: dict[str, Any] = json.loads(line.removeprefix("BENCH-RESULT "))
-            return result
-    raise RuntimeError(f"{module} exited {completed.returncode} without a result:\n{completed.stderr[-3000:]}")
+    return _bench_result(module, command, timeout_s=900)
 
 
 def run_replay_cost(smoke: bool) -> dict[str, Any]:
     """bench/replay_cost.py in its own process (the SDK patch it installs stays there); its JSON."""
     command = [sys.executable, str(REPO / "bench" / "replay_cost.py"), "--emit", "--runs"]
     command.append(str(REPLAY_SMOKE_RUNS if smoke else REPLAY_RUNS))
-    completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
+    return _bench_result("replay_cost", command, timeout_s=600)
+
+
+def _bench_result(label: str, command: list[str], timeout_s: float) -> dict[str, Any]:
+    """Run command and return the JSON of its BENCH-RESULT line (RuntimeError with its stderr if none)."""
+    completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout_s, check=False)
     for line in completed.stdout.splitlines():
         if line.startswith("BENCH-RESULT "):
             result: dict[str, Any] = json.loads(line.removeprefix("BENCH-RESULT "))
             return result
-    raise RuntimeError(f"replay_cost exited {completed.returncode} without a result:\n{completed.stderr[-3000:]}")
+    raise RuntimeError(f"{label} exited {completed.returncode} without a result:\n{completed.stderr[-3000:]}")
 
 
 def machine() -> str:

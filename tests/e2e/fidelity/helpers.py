@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import urllib.error
 import urllib.request
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
-from tests.support.devhost import DevHost
+from tests.support.azurite import Azurite
+from tests.support.devhost import DevHost, running_devhost
 from tests.support.waiting import wait_until
 
 APP = Path(__file__).resolve().parents[2] / "apps" / "fidelity_app"
 WEBHOOK = "/runtime/webhooks/durabletask"
 TERMINAL = frozenset({"Completed", "Failed", "Terminated"})
+
+
+@contextlib.contextmanager
+def fidelity_host(azurite: Azurite, tmp_path: Path) -> Iterator[tuple[DevHost, Path]]:
+    """The fidelity app on a host, and the FIDELITY_MARKERS folder its functions touch files in."""
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    with running_devhost(
+        APP, azurite, data_dir=tmp_path / "data", extra_env={"FIDELITY_MARKERS": str(markers)}
+    ) as host:
+        yield host, markers
 
 
 def http(method: str, url: str, body: Any = None, timeout: float = 10.0) -> tuple[int, str]:

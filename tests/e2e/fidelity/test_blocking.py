@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.fidelity.helpers import APP, http, p99, start, wait_for_status
+from tests.e2e.fidelity.helpers import fidelity_host, http, p99, start, wait_for_status
 from tests.support.azurite import Azurite
-from tests.support.devhost import DevHost, running_devhost
+from tests.support.devhost import DevHost
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.azurite, pytest.mark.slow]
@@ -64,11 +64,7 @@ def _quick_ones_complete_while_pings_answer(host: DevHost) -> None:
 
 
 def test_blocking_orchestrator_holds_up_nothing_else(azurite: Azurite, tmp_path: Path):
-    markers = tmp_path / "markers"
-    markers.mkdir()
-    with running_devhost(
-        APP, azurite, data_dir=tmp_path / "data", extra_env={"FIDELITY_MARKERS": str(markers)}
-    ) as host:
+    with fidelity_host(azurite, tmp_path) as (host, markers):
         key = uuid.uuid4().hex
         start(host, "sleepy_orchestrator", key)
         wait_until((markers / f"sleepy-orchestrator-{key}").exists, 30, "the orchestrator to start sleeping")
@@ -88,11 +84,7 @@ def test_blocking_orchestrator_holds_up_nothing_else(azurite: Azurite, tmp_path:
 
 
 def test_blocking_activity_holds_up_nothing_else(azurite: Azurite, tmp_path: Path):
-    markers = tmp_path / "markers"
-    markers.mkdir()
-    with running_devhost(
-        APP, azurite, data_dir=tmp_path / "data", extra_env={"FIDELITY_MARKERS": str(markers)}
-    ) as host:
+    with fidelity_host(azurite, tmp_path) as (host, markers):
         key = uuid.uuid4().hex
         start(host, "sleepy_activity_orchestrator", key)
         wait_until((markers / f"sleepy-activity-{key}").exists, 30, "the activity to start sleeping")

@@ -12,20 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.fidelity.helpers import APP, http, output_since, start, wait_for_status
+from tests.e2e.fidelity.helpers import fidelity_host, http, output_since, start, wait_for_status
 from tests.support.azurite import Azurite
-from tests.support.devhost import running_devhost
 
 pytestmark = [pytest.mark.azurite, pytest.mark.slow]
 
 
 @pytest.mark.parametrize("kind", ["exit", "sysexit", "segfault", "memory"])
 def test_worker_crash_in_activity_is_survived(azurite: Azurite, tmp_path: Path, kind: str):
-    markers = tmp_path / "markers"
-    markers.mkdir()
-    with running_devhost(
-        APP, azurite, data_dir=tmp_path / "data", extra_env={"FIDELITY_MARKERS": str(markers)}
-    ) as host:
+    with fidelity_host(azurite, tmp_path) as (host, markers):
         before = len(host.output())
         key = uuid.uuid4().hex
         instance_id = start(host, "crash_orchestrator", {"kind": kind, "key": key})

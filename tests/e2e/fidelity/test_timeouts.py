@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.fidelity.helpers import APP, start, wait_for_status
+from tests.e2e.fidelity.helpers import fidelity_host, start, wait_for_status
 from tests.support.azurite import Azurite
-from tests.support.devhost import running_devhost
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.azurite, pytest.mark.slow]
@@ -35,11 +34,7 @@ FAILED_WITHIN_S = 8.0
 def test_spinning_function_times_out_and_its_worker_is_replaced(
     azurite: Azurite, tmp_path: Path, orchestrator: str, spinning_function: str, marker: str
 ):
-    markers = tmp_path / "markers"
-    markers.mkdir()
-    with running_devhost(
-        APP, azurite, data_dir=tmp_path / "data", extra_env={"FIDELITY_MARKERS": str(markers)}
-    ) as host:
+    with fidelity_host(azurite, tmp_path) as (host, markers):
         key = uuid.uuid4().hex
         instance_id = start(host, orchestrator, key)
         wait_until((markers / f"{marker}-{key}").exists, 30, f"{spinning_function} to start spinning")
