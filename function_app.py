@@ -144,7 +144,9 @@ async def start_from_queue(message: func.QueueMessage, client: df.DurableOrchest
 
 async def _collect(client: df.DurableOrchestrationClient, store: TableResultStore) -> PassReport:
     report = await run_collection_pass(durable_lister(client), store, _recorded, memory=_scan_memory)
-    logging.info(
+    # A pass that recorded nothing says so at DEBUG: an idle app should not print a line every 10 s.
+    logging.log(
+        logging.INFO if report.recorded else logging.DEBUG,
         "Collected results%s: %d new, %d already recorded, %d instances seen in %d queries, %d still running; "
         "watermark %s.",
         " (quick pass)" if report.quick else "",

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import signal
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from devhost.bindings.storage import DEV_PORTS, is_development_storage
@@ -18,6 +21,8 @@ log = logging.getLogger("devhost.azurite")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 AZURITE_BIN = REPO_ROOT / "node_modules" / ".bin" / "azurite"
 STARTUP_TIMEOUT_S = 30.0
+#: prctl(2) option: the signal the kernel sends a process when the thread that started it ends.
+_PR_SET_PDEATHSIG = 1
 
 
 def is_listening(port: int) -> bool:
@@ -32,9 +37,23 @@ def is_listening(port: int) -> bool:
 class ManagedAzurite:
     """An Azurite process this host started (and stops)."""
 
-    def __init__(self, process: subprocess.Popen[bytes], location: Path) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], location: Path, ports: Mapping[str, int]) -> None:
         self.process = process
         self.location = location
+        self.ports = dict(ports)
+
+    def wait_until_listening(self, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
+        """Block until Azurite accepts connections on all its ports; ConfigError (and stopped) if it does not."""
+        log_path = self.location / "azurite.log"
+        deadline = time.monotonic() + timeout_s
+        while not all(is_listening(port) for port in self.ports.values()):
+            if self.process.poll() is not None:
+                raise ConfigError(f"Azurite exited with code {self.process.returncode}; see {log_path}")
+            if time.monotonic() > deadline:
+                self.stop()
+                listed = ", ".join(str(port) for port in self.ports.values())
+                raise ConfigError(f"Azurite did not listen on ports {listed} within {timeout_s:.0f}s; see {log_path}")
+            time.sleep(0.1)
 
     def stop(self) -> None:
         """Terminate Azurite and wait for it (kill after 10 s)."""
@@ -55,15 +74,12 @@ def needs_azurite(storage_setting: str | None) -> bool:
 
 
 def launch_azurite(location: Path, ports: Mapping[str, int], binary: Path = AZURITE_BIN) -> ManagedAzurite:
-    """Start Azurite on loopback at the given blob/queue/table ports, data in location; wait until it listens."""
-    if not binary.exists():
-        raise ConfigError(
-            f"{binary} is missing, so Azurite cannot be started: run `make setup` (npm ci) first, "
-            "or start Azurite yourself, or pass --azurite off with AzureWebJobsStorage pointing at storage"
-        )
+    """Start Azurite on loopback at the given blob/queue/table ports with data in location (not waiting for
+    it: wait_until_listening). On Linux it gets SIGTERM when the calling thread ends, so call this from a
+    thread that lives as long as Azurite should: a host that dies (kill -9, a crash) takes it along."""
+    _check_binary(binary)
     location.mkdir(parents=True, exist_ok=True)
-    log_path = location / "azurite.log"
-    with open(log_path, "ab") as output:
+    with open(location / "azurite.log", "ab") as output:
         process = subprocess.Popen(
             [
                 str(binary),
@@ -79,25 +95,47 @@ def launch_azurite(location: Path, ports: Mapping[str, int], binary: Path = AZUR
             stderr=subprocess.STDOUT,
             # Its own process group: Ctrl-C on the host reaches us first and we stop it in order.
             start_new_session=True,
+            preexec_fn=_dies_with_parent(),
             env=dict(os.environ),
         )  # fmt: skip
-    managed = ManagedAzurite(process, location)
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while not all(is_listening(port) for port in ports.values()):
-        if process.poll() is not None:
-            raise ConfigError(f"Azurite exited with code {process.returncode}; see {log_path}")
-        if time.monotonic() > deadline:
-            managed.stop()
-            listed = ", ".join(str(port) for port in ports.values())
-            raise ConfigError(
-                f"Azurite did not listen on ports {listed} within {STARTUP_TIMEOUT_S:.0f}s; see {log_path}"
-            )
-        time.sleep(0.1)
-    return managed
+    return ManagedAzurite(process, location, ports)
+
+
+def _check_binary(binary: Path) -> None:
+    if not binary.exists():
+        raise ConfigError(
+            f"{binary} is missing, so Azurite cannot be started: run `make setup` (npm ci) first, "
+            "or start Azurite yourself, or pass --azurite off with AzureWebJobsStorage pointing at storage"
+        )
+
+
+def _dies_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn asking Linux to send the child SIGTERM when this thread ends; None on other systems.
+
+    Azurite is a separate node process in its own session, so nothing else stops it when the host is
+    killed: it would keep the storage ports and the data folder until someone kills it by hand.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        # Looked up before the fork: the child only calls it (no imports or loading between fork and exec).
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def set_parent_death_signal() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the host died before the request took effect
+            os._exit(1)
+
+    return set_parent_death_signal
 
 
 def start_azurite(data_dir: Path, binary: Path = AZURITE_BIN) -> ManagedAzurite:
-    """Start Azurite on its default loopback ports (10000-10002) with data in data_dir/azurite."""
+    """Start Azurite on its default loopback ports (10000-10002) with data in data_dir/azurite (launch_azurite
+    says which thread should call it; then wait_until_listening)."""
+    _check_binary(binary)  # first: a missing Azurite is the error to report even when the ports are taken
     busy = [port for port in DEV_PORTS.values() if is_listening(port)]
     if busy:
         raise ConfigError(

@@ -113,8 +113,11 @@ class Host:
             router = HttpRouter(index.functions, config.host.route_prefix)
             azurite: ManagedAzurite | None = None
             if options.azurite == "auto" and needs_azurite(settings.get("AzureWebJobsStorage")):
-                azurite = await asyncio.to_thread(start_azurite, data_dir)
+                # Started from this thread, which lives as long as the host (see launch_azurite); waited for
+                # in another, so that the loop goes on meanwhile.
+                azurite = start_azurite(data_dir)
                 stack.callback(azurite.stop)
+                await asyncio.to_thread(azurite.wait_until_listening)
 
             durable_options = config.host.durable
             engine_options = EngineOptions(

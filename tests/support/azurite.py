@@ -67,6 +67,7 @@ def start_azurite(
     location = location or Path(tempfile.mkdtemp(prefix="azurite-"))
     ports = {"blob": blob_port or free_port(), "queue": queue_port or free_port(), "table": table_port or free_port()}
     managed = launch_azurite(location, ports)
+    managed.wait_until_listening()
     return Azurite(ports["blob"], ports["queue"], ports["table"], managed)
 
 
