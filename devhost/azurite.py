@@ -16,7 +16,7 @@ from pathlib import Path
 from devhost.bindings.storage import DEV_PORTS, is_development_storage
 from devhost.errors import ConfigError
 
-log = logging.getLogger("devhost.azurite")
+log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 AZURITE_BIN = REPO_ROOT / "node_modules" / ".bin" / "azurite"

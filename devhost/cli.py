@@ -111,8 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = build_parser().parse_args(argv)
     # Every durable step hands work between the event loop and worker threads (replay, store, functions)
-    # several times; at the default 5 ms switch interval each hand-over can wait up to 5 ms for the GIL.
-    # 1 ms measured ~1.5x more orchestrations/s for 200 chains or fan-outs started together (make bench).
+    # several times; at the default 5 ms switch interval each hand-over can wait up to 5 ms for the GIL
+    # (bench/README.md has what 1 ms changed).
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     log_writer = configure_logging()
     options = HostOptions(

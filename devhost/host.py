@@ -37,7 +37,7 @@ from devhost.workers.durable_runner import durable_functions
 from devhost.workers.pool import WorkerPool, pool_settings
 from devhost.workers.process import WorkerSpec
 
-log = logging.getLogger("devhost.host")
+log = logging.getLogger(__name__)
 
 #: How long in-flight queue messages may finish after Ctrl-C before they are cancelled.
 DRAIN_TIMEOUT_S = 10.0
@@ -223,10 +223,9 @@ class Host:
             listener_tasks = [asyncio.create_task(item.run(), name=f"queue:{item.function.name}") for item in listeners]
             timer_tasks = [asyncio.create_task(item.run(), name=f"timer:{item.function.name}") for item in timers]
             tasks = listener_tasks + timer_tasks
-            # What startup made (the app, the SDKs, the index: ~90k objects) lives as long as the host. Frozen,
-            # it is no longer scanned by every full collection: those took 40-100 ms each and stalled every
-            # durable step in flight (W2 right after W1, with the app's collector busy: 5.6-7.9 -> 2.7-3.2 ms
-            # per step); a full collection now takes ~3 ms. Process-wide, so only here, once, at startup.
+            # What startup made lives as long as the host. Frozen, it is no longer scanned by every full
+            # collection, which otherwise stalls every durable step in flight (bench/README.md has the
+            # figures). Process-wide, so only here, once, at startup.
             gc.collect()
             gc.freeze()
             self.started.set()

@@ -21,7 +21,7 @@ from devhost.errors import DevHostError
 __all__ = ["DashboardSettings", "create_dashboard_app"]
 
 STATIC_DIR = Path(__file__).with_name("static")
-log = logging.getLogger("devhost.dashboard")
+log = logging.getLogger(__name__)
 
 # Everything is served from this origin: no CDN, no inline script.
 _CSP = (

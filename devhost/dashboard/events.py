@@ -24,7 +24,7 @@ from devhost.dashboard.stats import HubStatistics
 from devhost.durable.models import InstanceQuery
 from devhost.durable.service import DurableService
 
-log = logging.getLogger("devhost.dashboard")
+log = logging.getLogger(__name__)
 
 #: How often the producer asks the engine for changes while someone listens.
 POLL_INTERVAL_S = 1.0

@@ -70,7 +70,7 @@ from devhost.errors import (
 from devhost.ids import random_uuid
 from devhost.names import check_instance_id, check_name
 
-log = logging.getLogger("devhost.durable.engine")
+log = logging.getLogger(__name__)
 
 #: How long stop() lets running activities finish before cancelling them.
 STOP_GRACE_SECONDS = 5.0
@@ -84,6 +84,12 @@ DEFER_FACTOR = 4.0
 DEFER_MAX_S = 1.0
 #: Operations handed to an entity function in one batch.
 ENTITY_BATCH = 100
+#: Entity batches run at once, at most (and never more than the orchestration workers).
+MAX_ENTITY_WORKERS = 4
+#: Tries of an episode that fails in the host itself (not in user code) before its instance is failed,
+#: and the wait before the next try, growing with each failure.
+EPISODE_ERROR_TRIES = 3
+EPISODE_RETRY_STEP_S = 0.5
 _ORCHESTRATION = "o"
 _ENTITY = "e"
 
@@ -237,7 +243,7 @@ class DurableEngine:
             self._entities.mark(entity_id)
         for index in range(max(1, self.options.max_concurrent_orchestrations)):
             self._workers.append(asyncio.create_task(self._orchestration_worker(), name=f"orchestrations-{index}"))
-        for index in range(max(1, min(4, self.options.max_concurrent_orchestrations))):
+        for index in range(max(1, min(MAX_ENTITY_WORKERS, self.options.max_concurrent_orchestrations))):
             self._workers.append(asyncio.create_task(self._entity_worker(), name=f"entities-{index}"))
         self._workers.append(asyncio.create_task(self._timer_loop(), name="durable-timers"))
         for index in range(max(1, self.options.max_concurrent_activities)):
@@ -304,14 +310,17 @@ class DurableEngine:
         self._cache.pop(instance_id, None)
         count = self._failures.get(instance_id, 0) + 1
         self._failures[instance_id] = count
-        if count < 3:
+        if count < EPISODE_ERROR_TRIES:
             log.warning("Orchestration '%s' episode failed (%s); retrying", instance_id, exc, exc_info=exc)
-            self._add_wakeup(_ORCHESTRATION, instance_id, h.to_us(h.utcnow()) + 500_000 * count)
+            retry_us = int(EPISODE_RETRY_STEP_S * 1_000_000 * count)
+            self._add_wakeup(_ORCHESTRATION, instance_id, h.to_us(h.utcnow()) + retry_us)
             return
         log.error("Orchestration '%s' failed repeatedly in the host; marking it Failed", instance_id, exc_info=exc)
         self._failures.pop(instance_id, None)
-        with contextlib.suppress(Exception):
+        try:
             await self._fail_instance(instance_id, f"The host could not process this instance: {exc}")
+        except Exception as failing:  # the store itself is failing: say so, the host goes on with others
+            log.error("Orchestration '%s' could not be marked Failed either", instance_id, exc_info=failing)
 
     async def _fail_instance(self, instance_id: str, message: str) -> None:
         async with self._locks.hold(instance_id):
@@ -330,7 +339,9 @@ class DurableEngine:
             )
             commit = q.EpisodeCommit(
                 instance_id,
-                history_chunk=[h.execution_completed(stamp, 3, json.dumps(message))],
+                history_chunk=[
+                    h.execution_completed(stamp, RuntimeStatus.FAILED.orchestration_status_code, json.dumps(message))
+                ],
                 drop_inbox=True,
                 drop_work_items=True,
                 messages=parent_notice(row, now, None, (message, message)),
@@ -683,7 +694,10 @@ class DurableEngine:
             notice = f"Sub-orchestration '{instance_id}' was terminated: {reason or 'no reason given'}"
             commit = q.EpisodeCommit(
                 instance_id,
-                history_chunk=[h.execution_terminated(stamp, output), h.execution_completed(stamp, 5, output)],
+                history_chunk=[
+                    h.execution_terminated(stamp, output),
+                    h.execution_completed(stamp, RuntimeStatus.TERMINATED.orchestration_status_code, output),
+                ],
                 drop_inbox=True,
                 drop_work_items=True,
                 messages=parent_notice(row, now, None, (notice, notice)),

@@ -24,10 +24,10 @@ from typing import Any
 
 from devhost.durable import history as h
 from devhost.durable.history import Event
-from devhost.durable.models import EpisodeContext
+from devhost.durable.models import EpisodeContext, RuntimeStatus
 from devhost.ids import random_uuid
 
-log = logging.getLogger("devhost.durable.replay")
+log = logging.getLogger(__name__)
 
 OUT_OF_PROC_MARKER = "$OutOfProcData$:"
 #: Advertised replay schema: V3 without the long-timer settings (durable-protocol.md 2.4).
@@ -590,7 +590,11 @@ def decide(
         if "output" in orchestrator_state and orchestrator_state["output"] is not None:
             decision.output = json.dumps(orchestrator_state["output"])
         decision.events.append(
-            h.execution_completed(timestamp, 1, decision.output if decision.output is not None else "null")
+            h.execution_completed(
+                timestamp,
+                RuntimeStatus.COMPLETED.orchestration_status_code,
+                decision.output if decision.output is not None else "null",
+            )
         )
         return decision
     has_new_work = bool(
@@ -624,7 +628,7 @@ def finish_failed(decision: Decision, prepared: PreparedEpisode, message: str, d
     decision.events = [
         *prepared.new_events,
         h.orchestrator_completed(prepared.timestamp),
-        h.execution_completed(prepared.timestamp, 3, decision.output),
+        h.execution_completed(prepared.timestamp, RuntimeStatus.FAILED.orchestration_status_code, decision.output),
     ]
     return decision
 

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from devhost.errors import ConfigError
 
-log = logging.getLogger("devhost.auth")
+log = logging.getLogger(__name__)
 
 KEYS_FILE = "keys.json"
 #: App settings that fix the keys instead of generating them.

@@ -42,7 +42,9 @@ class ServerParts:
     cors_origins: tuple[str, ...] = ()
 
 
-def _size_limit_middleware(limit: int) -> Callable[..., Awaitable[web.StreamResponse]]:
+def size_limit_middleware(limit: int) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """413 for a request whose declared (or read) body exceeds limit bytes, before the body is read."""
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.content_length is not None and request.content_length > limit:
@@ -53,11 +55,6 @@ def _size_limit_middleware(limit: int) -> Callable[..., Awaitable[web.StreamResp
             return error_response(413, f"request body exceeds the {limit} byte limit")
 
     return middleware
-
-
-def size_limit_middleware(limit: int) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """413 for a request whose declared (or read) body exceeds limit bytes, before the body is read."""
-    return _size_limit_middleware(limit)
 
 
 def _cors_middleware(origins: tuple[str, ...]) -> Callable[..., Awaitable[web.StreamResponse]]:
@@ -111,7 +108,7 @@ def create_http_app(parts: ServerParts) -> web.Application:
         client_max_size=MAX_REQUEST_BYTES,
         middlewares=[
             _cors_middleware(parts.cors_origins),
-            _size_limit_middleware(MAX_REQUEST_BYTES),
+            size_limit_middleware(MAX_REQUEST_BYTES),
             local_only_middleware(policy, RPC_PREFIX),
             key_middleware(policy, ("/admin/",)),
             # The public management API takes a function or admin key (its URLs are handed to users).

@@ -12,7 +12,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from devhost.errors import DurableError, InstanceExistsError
 
-logger = logging.getLogger("devhost.management")
+log = logging.getLogger(__name__)
 
 
 #: Request key set by handlers whose errors the SDK reads as {"ExceptionMessage": ...} (start_new).
@@ -98,7 +98,7 @@ def _other_error(request: web.Request, exc: Exception) -> web.Response:
         )
     if isinstance(exc, web.HTTPException):
         raise exc
-    logger.exception("Management API request %s %s failed", request.method, request.path_qs, exc_info=exc)
+    log.exception("Management API request %s %s failed", request.method, request.path_qs, exc_info=exc)
     return error_response(
         request, 500, "InternalServerError", "The host failed to process the request; see the host log."
     )

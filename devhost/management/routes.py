@@ -40,8 +40,6 @@ STATUS_RETRY_AFTER_SECONDS = 5
 _IN_PROGRESS = frozenset(
     {RuntimeStatus.RUNNING, RuntimeStatus.PENDING, RuntimeStatus.CONTINUED_AS_NEW, RuntimeStatus.SUSPENDED}
 )
-#: Guard for "answer with every match": stop if a store hands back the same token twice.
-_MAX_UNPAGED_PAGES = 10_000
 
 
 def create_management_app(

@@ -19,7 +19,7 @@ from devhost.bindings.expressions import json_properties
 from devhost.errors import AppLoadError
 from devhost.http.auth import AuthPolicy, unauthorized
 
-log = logging.getLogger("devhost.http")
+log = logging.getLogger(__name__)
 
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE")
 _PARAM = re.compile(r"\{([^{}]*)\}")

@@ -25,7 +25,7 @@ from devhost.bindings.storage import StorageClients
 from devhost.config import QueueOptions
 from devhost.errors import AppLoadError, ConfigError
 
-log = logging.getLogger("devhost.queue")
+log = logging.getLogger(__name__)
 
 _QUEUE_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]$")
 #: How long a received message stays invisible while its function runs; the lease is renewed every third

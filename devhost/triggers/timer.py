@@ -19,7 +19,7 @@ from devhost.app.invoke import InvocationFailed, Invoker, TriggerInput
 from devhost.config import parse_timespan
 from devhost.errors import AppLoadError, ConfigError
 
-log = logging.getLogger("devhost.timer")
+log = logging.getLogger(__name__)
 
 #: A run that starts this much after its scheduled time is reported as past due.
 PAST_DUE_TOLERANCE = timedelta(seconds=1)

@@ -97,7 +97,7 @@ class Worker:
 
     async def watch_episodes(self) -> None:
         """Log a warning for each orchestrator episode that blocks (runs until cancelled)."""
-        log = logging.getLogger("devhost.worker")
+        log = logging.getLogger(__name__)
         while True:
             await asyncio.sleep(0.25)
             for line in self.episodes.overdue():

@@ -310,11 +310,6 @@ def read_inbox(conn: sqlite3.Connection, instance_id: str, now_us: int) -> list[
     ]
 
 
-def insert_messages(conn: sqlite3.Connection, messages: list[NewMessage]) -> None:
-    """Queue orchestration messages."""
-    _insert_messages(conn, messages)
-
-
 def raise_event_message(conn: sqlite3.Connection, message: NewMessage) -> str | None:
     """Queue an external event if the instance exists and has not ended; returns its status."""
     row = conn.execute("SELECT status FROM instances WHERE instance_id = ?", (message.instance_id,)).fetchone()
@@ -364,12 +359,6 @@ def future_timers(conn: sqlite3.Connection, now_us: int) -> list[tuple[str, int]
         (row[0], int(row[1]))
         for row in conn.execute("SELECT instance_id, visible_us FROM inbox WHERE visible_us > ?", (now_us,))
     ]
-
-
-def children_of(conn: sqlite3.Connection, instance_id: str) -> list[str]:
-    """Ids of the sub-orchestrations started by an instance."""
-    rows = conn.execute("SELECT instance_id FROM instances WHERE parent_instance_id = ?", (instance_id,))
-    return [row[0] for row in rows]
 
 
 # ------------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from devhost.durable.store import schema
 from devhost.errors import StoreCorruptError, StoreError, StoreLockedError
 
-log = logging.getLogger("devhost.durable.store")
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 

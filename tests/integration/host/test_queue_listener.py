@@ -66,7 +66,7 @@ async def listener_app(
 async def test_outage_is_logged_once_and_polling_resumes(
     own_azurite: Azurite, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ):
-    caplog.set_level(logging.INFO, logger="devhost.queue")
+    caplog.set_level(logging.INFO, logger="devhost.triggers.queue")
     seen = tmp_path / "seen.txt"
     clients = StorageClients()
     options = QueueOptions(max_polling_interval=timedelta(milliseconds=200))
