@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import gc
 import logging
 import os
 import signal
@@ -68,20 +69,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: sys.setswitchinterval for the host process (see main).
+#: sys.setswitchinterval for the host process (see tune_process).
 SWITCH_INTERVAL_S = 0.001
+
+
+def tune_process() -> None:
+    """The host process's process-wide settings, all here (freeze_startup_objects runs once it started)."""
+    # Every durable step hands work between the event loop and worker threads (store, channel) several
+    # times; at the default 5 ms switch interval each hand-over can wait up to 5 ms for the GIL
+    # (bench/README.md has what 1 ms changed).
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    # No log line shows where it was logged from, nor which thread or process logged it: the logging
+    # HOWTO's "Optimization" section names these switches, which spare every record those look-ups.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+
+
+def freeze_startup_objects() -> None:
+    """What startup made lives as long as the host: frozen, it is no longer scanned by every full
+    collection, which otherwise stalls every durable step in flight (bench/README.md has the figures)."""
+    gc.collect()
+    gc.freeze()
 
 
 def configure_logging() -> LineWriter:
     """Functions-style lines: "[2024-05-01T12:00:00.123Z] message" on stderr; close() the writer at exit."""
     # The host logs several lines per invocation; writing each to stderr on the event loop's thread cost
     # ~10 % of the loop under load, so a writer thread writes them, in order and in batches.
-    # No line shows where it was logged from, nor which thread or process logged it: the logging HOWTO's
-    # "Optimization" section names these switches, which spare every record those look-ups.
-    logging._srcfile = None
-    logging.logThreads = False
-    logging.logProcesses = False
-    logging.logMultiprocessing = False
     writer = LineWriter(sys.stderr)
     root = logging.getLogger()
     root.handlers[:] = [writer]
@@ -104,16 +120,22 @@ async def _serve(host: Host) -> None:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal)
-    await host.run(stop)
+    running = asyncio.create_task(host.run(stop), name="host")
+    started = asyncio.create_task(host.started.wait(), name="host started")
+    try:
+        await asyncio.wait({running, started}, return_when=asyncio.FIRST_COMPLETED)
+        if started.done():
+            freeze_startup_objects()
+    finally:
+        started.cancel()
+        await asyncio.gather(started, return_exceptions=True)
+    await running
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = build_parser().parse_args(argv)
-    # Every durable step hands work between the event loop and worker threads (replay, store, functions)
-    # several times; at the default 5 ms switch interval each hand-over can wait up to 5 ms for the GIL
-    # (bench/README.md has what 1 ms changed).
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    tune_process()
     log_writer = configure_logging()
     options = HostOptions(
         app_dir=args.app_dir.resolve(),

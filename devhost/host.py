@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import sys
@@ -16,7 +15,7 @@ from aiohttp import web
 
 from devhost.app.index import BindingInfo, FunctionIndex, IndexedFunction, ParameterKind, TriggerKind, build_index
 from devhost.app.invoke import InvocationFailed, Invoker, TriggerInput
-from devhost.azurite import ManagedAzurite, needs_azurite, start_azurite
+from devhost.azurite import needs_azurite, start_azurite
 from devhost.bindings.queue_output import send_messages
 from devhost.bindings.runtime import BindingRuntime
 from devhost.bindings.storage import StorageClients, expand_connection_string
@@ -81,7 +80,11 @@ def _dashboard_app(engine: DurableEngine, index: FunctionIndex) -> web.Applicati
 
 
 class Host:
-    """One running local host. run() serves until the stop event is set, then shuts down cleanly."""
+    """One running local host. run() serves until the stop event is set, then shuts down cleanly.
+
+    run() performs the start steps below in order, each registering how to undo itself on one exit stack,
+    so that shutdown is the same steps in reverse. What a step makes is kept on the host for the later ones.
+    """
 
     def __init__(self, options: HostOptions, out: TextIO | None = None) -> None:
         self.options = options
@@ -89,163 +92,193 @@ class Host:
         self.port: int | None = None
         self.dashboard_port: int | None = None
         self.started = asyncio.Event()
+        self.config = load_config(options.app_dir)
+        self.settings = dict(os.environ)
+        self.data_dir = options.resolved_data_dir
+        # Made by the start steps.
+        self.workers: WorkerPool | None = None
+        self.index: FunctionIndex | None = None
+        self.engine: DurableEngine | None = None
+        self.clients: StorageClients | None = None
+        self.invoker: Invoker | None = None
+        self.router: HttpRouter | None = None
+        self.listeners: list[QueueListener] = []
+        self.timers: list[TimerRunner] = []
+        #: The functions port's public origin (http://localhost:7071), known once the port is bound.
+        self.origin: str | None = None
 
     def _print(self, text: str = "") -> None:
         print(text, file=self.out, flush=True)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start everything, wait for stop, then stop everything in reverse order."""
-        options = self.options
-        config = load_config(options.app_dir)
-        _configure_log_level(options.log_level, config.host.log_level)
-        settings = dict(os.environ)
-        data_dir = options.resolved_data_dir
-        data_dir.mkdir(parents=True, exist_ok=True)
-        enforce_keys = not is_loopback_host(options.host)
-
+        _configure_log_level(self.options.log_level, self.config.host.log_level)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         async with contextlib.AsyncExitStack() as stack:
-            # The app runs in worker processes only; the first one to index it tells the host its functions.
-            spec = WorkerSpec(options.app_dir.resolve(), log_level=logging.getLogger().level)
-            workers = WorkerPool(spec, pool_settings(settings, config.host.function_timeout))
-            metadata = await workers.start()
-            stack.push_async_callback(workers.stop)
-            index = build_index(metadata, settings)
-            router = HttpRouter(index.functions, config.host.route_prefix)
-            azurite: ManagedAzurite | None = None
-            if options.azurite == "auto" and needs_azurite(settings.get("AzureWebJobsStorage")):
-                # Started from this thread, which lives as long as the host (see launch_azurite); waited for
-                # in another, so that the loop goes on meanwhile.
-                azurite = start_azurite(data_dir)
-                stack.callback(azurite.stop)
-                await asyncio.to_thread(azurite.wait_until_listening)
-
-            durable_options = config.host.durable
-            engine_options = EngineOptions(
-                task_hub=durable_options.hub_name,
-                max_concurrent_activities=durable_options.max_concurrent_activities,
-                max_concurrent_orchestrations=durable_options.max_concurrent_orchestrations,
-            )
-            engine = DurableEngine.open(data_dir, durable_functions(index, workers), engine_options)
-            stack.push_async_callback(engine.stop)
-            await engine.start()
-
-            clients = StorageClients()
-            stack.push_async_callback(clients.close)
-            bindings = BindingRuntime(clients, config.host.queues.message_encoding)
-
-            keys: Keys | None = None
-            if enforce_keys:
-                keys, created = load_or_create_keys(data_dir, settings)
-                if created:
-                    self._print(f"Generated access keys (saved in {data_dir / 'keys.json'}):")
-                    self._print(f"  admin key:    {keys.admin}")
-                    self._print(f"  function key: {keys.function}")
-                else:
-                    self._print(f"Access keys are enforced; they are in {data_dir / 'keys.json'}")
-            policy = AuthPolicy(keys, enforce=enforce_keys, bind_host=options.host)
-
-            # The functions port is bound before the client binding is needed, so port 0 can be resolved.
-            port_box: dict[str, int] = {}
-            origin_box: dict[str, str] = {}
-
-            rpc_host = (
-                "127.0.0.1"
-                if options.host in ("0.0.0.0", "::") or is_loopback_host(options.host)
-                else (public_host(options.host))
-            )
-
-            def rpc_base_url() -> str:
-                return f"http://{rpc_host}:{port_box['port']}{RPC_PREFIX}/"
-
-            def client_binding(function: IndexedFunction) -> str:
-                binding = _durable_client_binding(function)
-                assert binding is not None  # the invoker asks only for functions with one
-                return build_client_binding(
-                    origin_box["origin"] + MANAGEMENT_PREFIX,
-                    rpc_base_url(),
-                    str(binding.get("taskHub") or durable_options.hub_name),
-                    binding.get("connectionName"),
-                )
-
-            invoker = Invoker(bindings, workers, durable_client=client_binding)
-            timers = [TimerRunner(f, invoker) for f in index.of_kind(TriggerKind.TIMER)]
-            listeners = [
-                QueueListener(f, invoker, clients, config.host.queues) for f in index.of_kind(TriggerKind.QUEUE)
-            ]
-
-            async def admin_invoke(function: IndexedFunction, payload: str | None) -> None:
-                if function.kind is TriggerKind.QUEUE:
-                    listener = next(item for item in listeners if item.function is function)
-                    await send_messages(listener.client, [payload or ""], config.host.queues.message_encoding)
-                    return
-                reason = "This function was programmatically called via the host APIs."
-                trigger = TriggerInput(timer_request(past_due=False), {}, reason)
-                with contextlib.suppress(InvocationFailed):
-                    await invoker.invoke(function, trigger)
-
-            port = options.port if options.port is not None else (config.local.local_http_port or 7071)
-            origin = f"http://{public_host(options.host)}:{port}"
-            parts = ServerParts(
-                index=index,
-                router=router,
-                handler=HttpTriggerHandler(router, invoker, policy),
-                policy=policy,
-                service=engine,
-                task_hub=durable_options.hub_name,
-                public_origin=origin,
-                admin_invoke=admin_invoke,
-                cors_origins=tuple(o.strip() for o in (config.local.cors or "").split(",") if o.strip()),
-            )
-            http_runner = web.AppRunner(create_http_app(parts), access_log=None, shutdown_timeout=DRAIN_TIMEOUT_S)
-            await http_runner.setup()
-            stack.push_async_callback(http_runner.cleanup)
-            await web.TCPSite(http_runner, options.host, port, reuse_address=True).start()
-            self.port = _bound_port(http_runner, port)
-            port_box["port"] = self.port
-            origin_box["origin"] = f"http://{public_host(options.host)}:{self.port}"
-            parts.public_origin = origin_box["origin"]
-
-            dashboard = _dashboard_app(engine, index)
-            dashboard.middlewares.append(dashboard_middleware(policy))
-            # Bodies over aiohttp's default read limit (1 MiB) get 413 at once, not after the client sent them.
-            dashboard.middlewares.insert(0, size_limit_middleware(1024 * 1024))
-            dashboard.middlewares.append(path_names_middleware)
-            dashboard.router.add_get(OPENAPI_PATH, _dashboard_openapi)
-            dashboard_runner = web.AppRunner(dashboard, access_log=None)
-            await dashboard_runner.setup()
-            stack.push_async_callback(dashboard_runner.cleanup)
-            await web.TCPSite(dashboard_runner, options.host, options.dashboard_port, reuse_address=True).start()
-            self.dashboard_port = _bound_port(dashboard_runner, options.dashboard_port)
-
-            self._banner(index, router, origin_box["origin"], engine.task_hub)
-
-            # Every background task of the host is created here, and stopped, cancelled and awaited below.
-            listener_tasks = [asyncio.create_task(item.run(), name=f"queue:{item.function.name}") for item in listeners]
-            timer_tasks = [asyncio.create_task(item.run(), name=f"timer:{item.function.name}") for item in timers]
-            tasks = listener_tasks + timer_tasks
-            # What startup made lives as long as the host. Frozen, it is no longer scanned by every full
-            # collection, which otherwise stalls every durable step in flight (bench/README.md has the
-            # figures). Process-wide, so only here, once, at startup.
-            gc.collect()
-            gc.freeze()
-            self.started.set()
-            log.info("Host started. Press Ctrl+C to shut down.")
-            try:
-                await _wait_for_stop(stop, tasks)
-            finally:
-                log.info("Host shutting down")
-                for task in timer_tasks:
-                    task.cancel()
-                for listener in listeners:
-                    listener.stop()  # stop fetching; messages in flight may finish within DRAIN_TIMEOUT_S
-                if tasks:
-                    _, pending = await asyncio.wait(tasks, timeout=DRAIN_TIMEOUT_S)
-                    for task in pending:
-                        task.cancel()
-                    await asyncio.gather(*tasks, return_exceptions=True)
+            await self._start_workers(stack)
+            await self._start_azurite(stack)
+            await self._start_engine(stack)
+            self._make_triggers(stack)
+            policy = self._auth_policy()
+            await self._serve_functions(stack, policy)
+            await self._serve_dashboard(stack, policy)
+            self._banner()
+            await self._run_triggers(stop)
         log.info("Host stopped")
 
-    def _banner(self, index: FunctionIndex, router: HttpRouter, origin: str, task_hub: str) -> None:
+    async def _start_workers(self, stack: contextlib.AsyncExitStack) -> None:
+        """The app's worker processes; the first to index the app tells the host its functions."""
+        spec = WorkerSpec(self.options.app_dir.resolve(), log_level=logging.getLogger().level)
+        self.workers = WorkerPool(spec, pool_settings(self.settings, self.config.host.function_timeout))
+        metadata = await self.workers.start()
+        stack.push_async_callback(self.workers.stop)
+        self.index = build_index(metadata, self.settings)
+
+    async def _start_azurite(self, stack: contextlib.AsyncExitStack) -> None:
+        """--azurite auto: the repository's Azurite, when the app uses development storage and none runs."""
+        if self.options.azurite != "auto" or not needs_azurite(self.settings.get("AzureWebJobsStorage")):
+            return
+        # Started from this thread, which lives as long as the host (see launch_azurite); waited for in
+        # another, so that the loop goes on meanwhile.
+        azurite = start_azurite(self.data_dir)
+        stack.callback(azurite.stop)
+        await asyncio.to_thread(azurite.wait_until_listening)
+
+    async def _start_engine(self, stack: contextlib.AsyncExitStack) -> None:
+        """The durable engine on the task hub in the data directory."""
+        assert self.index is not None and self.workers is not None
+        durable = self.config.host.durable
+        options = EngineOptions(
+            task_hub=durable.hub_name,
+            max_concurrent_activities=durable.max_concurrent_activities,
+            max_concurrent_orchestrations=durable.max_concurrent_orchestrations,
+        )
+        self.engine = DurableEngine.open(self.data_dir, durable_functions(self.index, self.workers), options)
+        stack.push_async_callback(self.engine.stop)
+        await self.engine.start()
+
+    def _make_triggers(self, stack: contextlib.AsyncExitStack) -> None:
+        """Storage clients, bindings, the invoker and the queue and timer triggers (not running yet)."""
+        assert self.index is not None and self.workers is not None
+        self.clients = StorageClients()
+        stack.push_async_callback(self.clients.close)
+        bindings = BindingRuntime(self.clients, self.config.host.queues.message_encoding)
+        self.invoker = Invoker(bindings, self.workers, durable_client=self._client_binding)
+        self.timers = [TimerRunner(f, self.invoker) for f in self.index.of_kind(TriggerKind.TIMER)]
+        self.listeners = [
+            QueueListener(f, self.invoker, self.clients, self.config.host.queues)
+            for f in self.index.of_kind(TriggerKind.QUEUE)
+        ]
+
+    def _client_binding(self, function: IndexedFunction) -> str:
+        """The durableClient binding's JSON for a function (the invoker asks once the functions port is bound)."""
+        binding = _durable_client_binding(function)
+        assert binding is not None and self.origin is not None and self.port is not None
+        host = self.options.host
+        # The worker reaches the host's RPC mount on loopback whenever the host listens there.
+        rpc_host = "127.0.0.1" if host in ("0.0.0.0", "::") or is_loopback_host(host) else public_host(host)
+        return build_client_binding(
+            self.origin + MANAGEMENT_PREFIX,
+            f"http://{rpc_host}:{self.port}{RPC_PREFIX}/",
+            str(binding.get("taskHub") or self.config.host.durable.hub_name),
+            binding.get("connectionName"),
+        )
+
+    def _auth_policy(self) -> AuthPolicy:
+        """Keys are enforced beyond loopback: loaded, or made and printed once."""
+        enforce = not is_loopback_host(self.options.host)
+        keys: Keys | None = None
+        if enforce:
+            keys, created = load_or_create_keys(self.data_dir, self.settings)
+            if created:
+                self._print(f"Generated access keys (saved in {self.data_dir / 'keys.json'}):")
+                self._print(f"  admin key:    {keys.admin}")
+                self._print(f"  function key: {keys.function}")
+            else:
+                self._print(f"Access keys are enforced; they are in {self.data_dir / 'keys.json'}")
+        return AuthPolicy(keys, enforce=enforce, bind_host=self.options.host)
+
+    async def _serve_functions(self, stack: contextlib.AsyncExitStack, policy: AuthPolicy) -> None:
+        """The functions port: HTTP triggers, the management API and the admin routes."""
+        assert self.index is not None and self.invoker is not None and self.engine is not None
+        options, config = self.options, self.config
+        self.router = router = HttpRouter(self.index.functions, config.host.route_prefix)
+        port = options.port if options.port is not None else (config.local.local_http_port or 7071)
+        parts = ServerParts(
+            index=self.index,
+            router=router,
+            handler=HttpTriggerHandler(router, self.invoker, policy),
+            policy=policy,
+            service=self.engine,
+            task_hub=config.host.durable.hub_name,
+            public_origin=f"http://{public_host(options.host)}:{port}",
+            admin_invoke=self._admin_invoke,
+            cors_origins=tuple(o.strip() for o in (config.local.cors or "").split(",") if o.strip()),
+        )
+        runner = web.AppRunner(create_http_app(parts), access_log=None, shutdown_timeout=DRAIN_TIMEOUT_S)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        await web.TCPSite(runner, options.host, port, reuse_address=True).start()
+        # Port 0 asks for a free port: URLs and the client binding use the one bound.
+        self.port = _bound_port(runner, port)
+        self.origin = parts.public_origin = f"http://{public_host(options.host)}:{self.port}"
+
+    async def _admin_invoke(self, function: IndexedFunction, payload: str | None) -> None:
+        """POST /admin/functions/{name}: a queue function gets the payload as a message, others run now."""
+        assert self.invoker is not None
+        if function.kind is TriggerKind.QUEUE:
+            listener = next(item for item in self.listeners if item.function is function)
+            await send_messages(listener.client, [payload or ""], self.config.host.queues.message_encoding)
+            return
+        reason = "This function was programmatically called via the host APIs."
+        with contextlib.suppress(InvocationFailed):
+            await self.invoker.invoke(function, TriggerInput(timer_request(past_due=False), {}, reason))
+
+    async def _serve_dashboard(self, stack: contextlib.AsyncExitStack, policy: AuthPolicy) -> None:
+        """The dashboard port."""
+        assert self.engine is not None and self.index is not None
+        dashboard = _dashboard_app(self.engine, self.index)
+        dashboard.middlewares.append(dashboard_middleware(policy))
+        # Bodies over aiohttp's default read limit (1 MiB) get 413 at once, not after the client sent them.
+        dashboard.middlewares.insert(0, size_limit_middleware(1024 * 1024))
+        dashboard.middlewares.append(path_names_middleware)
+        dashboard.router.add_get(OPENAPI_PATH, _dashboard_openapi)
+        runner = web.AppRunner(dashboard, access_log=None)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        await web.TCPSite(runner, self.options.host, self.options.dashboard_port, reuse_address=True).start()
+        self.dashboard_port = _bound_port(runner, self.options.dashboard_port)
+
+    async def _run_triggers(self, stop: asyncio.Event) -> None:
+        """Run the queue and timer triggers until stop; then let messages in flight finish (DRAIN_TIMEOUT_S).
+
+        Every background task of the host is created here, and stopped, cancelled and awaited here.
+        """
+        listener_tasks = [
+            asyncio.create_task(item.run(), name=f"queue:{item.function.name}") for item in self.listeners
+        ]
+        timer_tasks = [asyncio.create_task(item.run(), name=f"timer:{item.function.name}") for item in self.timers]
+        tasks = listener_tasks + timer_tasks
+        self.started.set()
+        log.info("Host started. Press Ctrl+C to shut down.")
+        try:
+            await _wait_for_stop(stop, tasks)
+        finally:
+            log.info("Host shutting down")
+            for task in timer_tasks:
+                task.cancel()
+            for listener in self.listeners:
+                listener.stop()  # stop fetching; messages in flight may finish within DRAIN_TIMEOUT_S
+            if tasks:
+                _, pending = await asyncio.wait(tasks, timeout=DRAIN_TIMEOUT_S)
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _banner(self) -> None:
+        assert self.index is not None and self.engine is not None and self.origin is not None
+        assert self.router is not None
+        index, router, origin, task_hub = self.index, self.router, self.origin, self.engine.task_hub
         self._print()
         self._print("Functions:")
         self._print()
