@@ -15,10 +15,9 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from azure.functions._durable_functions import OrchestrationContext, df_dumps, df_loads
-
 from devhost.protocol.messages import ErrorInfo, PlayedHistory
 from devhost.worker.history import KeptHistories
+from devhost.worker.sdk_internals import df_dumps, df_loads, orchestration_context
 from devhost.worker.sdk_speedups import ContextText
 
 
@@ -54,7 +53,7 @@ def run_orchestrator(
             return None
         text = ContextText.of(context_json, events)
     try:
-        return True, handle(OrchestrationContext(text))
+        return True, handle(orchestration_context(text))
     except MemoryError:
         raise  # the worker cannot be trusted after it: it exits (main.py)
     except Exception as exc:

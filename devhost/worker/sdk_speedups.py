@@ -12,9 +12,12 @@ writes its times as ``%Y-%m-%dT%H:%M:%SZ``).
 wrapped so that a ``ContextText`` (context JSON whose history holds only this episode's new events, carrying
 the earlier episodes' events already parsed, see devhost/worker/history.py) yields the context the SDK
 would build from the whole history: the same attributes with the same values. ``install()`` checks that on
-a sample history with the installed SDK and leaves ``from_json`` alone when they differ (another SDK
-version), and ``keeps_history()`` then says False so the host sends whole histories. Nothing else in the
-SDK changes: the handle, the replay and everything user code sees are the SDK's own.
+a sample history with the installed SDK and leaves ``from_json`` alone when they differ, and
+``keeps_history()`` then says False so the host sends whole histories. Nothing else in the SDK changes: the
+handle, the replay and everything user code sees are the SDK's own.
+
+Both are put in place only on the azure-functions-durable versions listed in sdk_internals.VERIFIED, and
+only when their own checks pass; sdk_internals.log_fences() logs what was left off.
 """
 
 from __future__ import annotations
@@ -30,12 +33,14 @@ from azure.durable_functions.models.DurableOrchestrationContext import DurableOr
 from azure.durable_functions.models.history import HistoryEvent, HistoryEventType
 from dateutil.parser import parse as dateutil_parse
 
+from devhost.worker import sdk_internals
+
 # What dateutil attaches to a 'Z' timestamp on this machine (tzlocal() when local time is UTC,
 # tzutc() otherwise); reusing it keeps results identical, down to the tzinfo object's type.
 _UTC = dateutil_parse("2000-01-01T00:00:00Z").tzinfo
 _PATTERN = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,7}))?Z\Z")
 _installed = False
-_keeps_history = False
+_active: set[str] = set()
 _stock_from_json: Callable[..., Any] | None = None
 
 
@@ -64,33 +69,63 @@ class ContextText(str):
         return context
 
 
+#: The shortcuts, by the names log lines and tests use.
+TIMESTAMP_PARSER = "the timestamp parser"
+KEPT_HISTORY = "the kept history"
+ALL = (TIMESTAMP_PARSER, KEPT_HISTORY)
+
+
+def active() -> frozenset[str]:
+    """The shortcuts install() put in place."""
+    return frozenset(_active)
+
+
 def keeps_history() -> bool:
     """True when the SDK's handle accepts a ContextText (install() checked this SDK builds the same context)."""
-    return _keeps_history
+    return KEPT_HISTORY in _active
 
 
 def install() -> None:
-    """Make the SDK use parse_timestamp, and from_json accept ContextText where that is exact (idempotent)."""
-    global _installed, _keeps_history, _stock_from_json
+    """Put the shortcuts in place where the installed SDK is a verified version and each one's check passes;
+    log the fences that are down (sdk_internals.log_fences). Idempotent."""
+    global _installed
     if _installed:
         return
+    _installed = True
+    if sdk_internals.is_verified("azure-functions-durable"):
+        if _install_timestamp_parser():
+            _active.add(TIMESTAMP_PARSER)
+        if _install_kept_history():
+            _active.add(KEPT_HISTORY)
+    sdk_internals.log_fences([name for name in ALL if name not in _active])
+
+
+def _install_timestamp_parser() -> bool:
     # import_module: the package re-exports the classes under their modules' names. The client's status
     # objects parse three times each the same way; an app listing instances every second spent ~20 % of
     # its event loop in dateutil there.
-    for name in (
-        "azure.durable_functions.models.history.HistoryEvent",
-        "azure.durable_functions.models.DurableOrchestrationStatus",
-    ):
-        module = importlib.import_module(name)
-        if getattr(module, "dt_parse", None) is dateutil_parse:
-            setattr(module, "dt_parse", parse_timestamp)  # noqa: B010 - a module attribute
+    modules = [
+        importlib.import_module(name)
+        for name in (
+            "azure.durable_functions.models.history.HistoryEvent",
+            "azure.durable_functions.models.DurableOrchestrationStatus",
+        )
+    ]
+    if not all(getattr(module, "dt_parse", None) is dateutil_parse for module in modules):
+        return False
+    for module in modules:
+        setattr(module, "dt_parse", parse_timestamp)  # noqa: B010 - a module attribute
+    return True
+
+
+def _install_kept_history() -> bool:
+    global _stock_from_json
     stock = _stock_from_json = stock_from_json()
     DurableOrchestrationContext.from_json = classmethod(_from_json_with_played(stock))
     if same_context(stock):
-        _keeps_history = True
-    else:
-        DurableOrchestrationContext.from_json = classmethod(stock)
-    _installed = True
+        return True
+    DurableOrchestrationContext.from_json = classmethod(stock)
+    return False
 
 
 def _from_json_with_played(stock: Callable[..., Any]) -> Callable[..., Any]:
