@@ -8,7 +8,7 @@ PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 LINT_PATHS := devhost hello_cities function_app.py producer.py tests bench
 
-.PHONY: setup run test lint faults bench clean
+.PHONY: setup run test test-fast lint faults bench clean
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 	@bash scripts/ensure-chromium.sh
@@ -29,10 +29,16 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest
 
+# The suite on every core (pytest-xdist), without the browser test and the benchmark smoke test;
+# loadgroup keeps the tests of one xdist_group (the fixed development-storage ports) on one worker.
+test-fast: setup
+	$(BIN)/python -m pytest -n auto --dist loadgroup -m "not browser and not bench"
+
 lint: setup
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy $(LINT_PATHS)
+	node_modules/.bin/biome ci --colors=off --error-on-warnings devhost/dashboard/static
 
 bench: setup
 	$(BIN)/python -m bench.run

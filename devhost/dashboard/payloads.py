@@ -6,32 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from devhost.durable.models import InstanceRecord
+from devhost.durable.protocol import history_name
 from devhost.management.status import json_value
-
-#: HistoryEventType values (durable-protocol.md 1.3) by number.
-EVENT_TYPE_NAMES: dict[int, str] = {
-    0: "ExecutionStarted",
-    1: "ExecutionCompleted",
-    2: "ExecutionFailed",
-    3: "ExecutionTerminated",
-    4: "TaskScheduled",
-    5: "TaskCompleted",
-    6: "TaskFailed",
-    7: "SubOrchestrationInstanceCreated",
-    8: "SubOrchestrationInstanceCompleted",
-    9: "SubOrchestrationInstanceFailed",
-    10: "TimerCreated",
-    11: "TimerFired",
-    12: "OrchestratorStarted",
-    13: "OrchestratorCompleted",
-    14: "EventSent",
-    15: "EventRaised",
-    16: "ContinueAsNew",
-    17: "GenericEvent",
-    18: "HistoryState",
-    19: "ExecutionSuspended",
-    20: "ExecutionResumed",
-}
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -102,7 +78,7 @@ def history_event(index: int, event: dict[str, Any]) -> dict[str, Any]:
         shaped[key] = iso(value) if isinstance(value, datetime) else value
     event_type = event.get("EventType")
     shaped["EventTypeName"] = (
-        EVENT_TYPE_NAMES.get(event_type, f"Unknown({event_type})") if isinstance(event_type, int) else str(event_type)
+        (history_name(event_type) or f"Unknown({event_type})") if isinstance(event_type, int) else str(event_type)
     )
     stamp = to_datetime(event.get("Timestamp"))
     shaped["Timestamp"] = iso(stamp) if stamp else event.get("Timestamp")

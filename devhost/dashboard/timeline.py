@@ -11,17 +11,22 @@ from datetime import datetime
 from typing import Any
 
 from devhost.dashboard.payloads import iso, to_datetime
+from devhost.durable.protocol import EventType
 
-_OPENERS = {4: "activity", 7: "suborchestration", 10: "timer"}
-#: completion event type -> (kind it closes, outcome, field holding the sequence id)
-_CLOSERS = {
-    5: ("activity", "completed", "TaskScheduledId"),
-    6: ("activity", "failed", "TaskScheduledId"),
-    8: ("suborchestration", "completed", "TaskScheduledId"),
-    9: ("suborchestration", "failed", "TaskScheduledId"),
-    11: ("timer", "completed", "TimerId"),
+_OPENERS: dict[int, str] = {
+    EventType.TASK_SCHEDULED: "activity",
+    EventType.SUB_ORCHESTRATION_INSTANCE_CREATED: "suborchestration",
+    EventType.TIMER_CREATED: "timer",
 }
-_END_EVENTS = {1, 2, 3}
+#: completion event type -> (kind it closes, outcome, field holding the sequence id)
+_CLOSERS: dict[int, tuple[str, str, str]] = {
+    EventType.TASK_COMPLETED: ("activity", "completed", "TaskScheduledId"),
+    EventType.TASK_FAILED: ("activity", "failed", "TaskScheduledId"),
+    EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED: ("suborchestration", "completed", "TaskScheduledId"),
+    EventType.SUB_ORCHESTRATION_INSTANCE_FAILED: ("suborchestration", "failed", "TaskScheduledId"),
+    EventType.TIMER_FIRED: ("timer", "completed", "TimerId"),
+}
+_END_EVENTS = {EventType.EXECUTION_COMPLETED, EventType.EXECUTION_FAILED, EventType.EXECUTION_TERMINATED}
 _LABEL_LIMIT = 80
 
 
@@ -96,11 +101,11 @@ def build_timeline(history: list[dict[str, Any]]) -> Timeline:
         stamp = to_datetime(event.get("Timestamp"))
         if event_type is None or stamp is None:
             continue
-        if event_type == 0 and started is None:
+        if event_type == EventType.EXECUTION_STARTED and started is None:
             started = stamp
         elif event_type in _END_EVENTS:
             ended = stamp
-        elif event_type == 15:
+        elif event_type == EventType.EVENT_RAISED:
             events.append((stamp, str(event.get("Name") or "")))
         elif event_type in _OPENERS:
             task_id = _int(event.get("EventId"))
@@ -140,5 +145,5 @@ def child_instances(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         {"instanceId": event.get("InstanceId"), "name": event.get("Name")}
         for event in history
-        if event.get("EventType") == 7 and event.get("InstanceId")
+        if event.get("EventType") == EventType.SUB_ORCHESTRATION_INSTANCE_CREATED and event.get("InstanceId")
     ]

@@ -45,7 +45,7 @@ from devhost.durable.episode import (
     start_message,
     updated_row,
 )
-from devhost.durable.httpactivity import HTTP_ACTIVITY, run_http_activity
+from devhost.durable.httpactivity import run_http_activity
 from devhost.durable.models import (
     ActivityFailure,
     DurableFunctions,
@@ -56,6 +56,7 @@ from devhost.durable.models import (
     InstanceRecord,
     RuntimeStatus,
 )
+from devhost.durable.protocol import HTTP_ACTIVITY_NAME
 from devhost.durable.rewind import plan_rewind
 from devhost.durable.statistics import TaskHubStatistics
 from devhost.durable.store import queries as q
@@ -492,7 +493,7 @@ class DurableEngine:
 
     async def _run_activity(self, item: q.WorkItem) -> dict[str, Any]:
         function = self.functions.activities.get(item.name.lower())
-        if function is None and item.name != HTTP_ACTIVITY:
+        if function is None and item.name != HTTP_ACTIVITY_NAME:
             known = ", ".join(sorted(self.functions.activities)) or "none"
             return h.task_failed(
                 h.format_ts(h.utcnow()),

@@ -9,64 +9,36 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from devhost.durable.protocol import EventType
+
 Event = dict[str, Any]
 
-# EventType values (azure/durable_functions/models/history/HistoryEventType.py).
-EXECUTION_STARTED = 0
-EXECUTION_COMPLETED = 1
-EXECUTION_FAILED = 2
-EXECUTION_TERMINATED = 3
-TASK_SCHEDULED = 4
-TASK_COMPLETED = 5
-TASK_FAILED = 6
-SUB_ORCHESTRATION_CREATED = 7
-SUB_ORCHESTRATION_COMPLETED = 8
-SUB_ORCHESTRATION_FAILED = 9
-TIMER_CREATED = 10
-TIMER_FIRED = 11
-ORCHESTRATOR_STARTED = 12
-ORCHESTRATOR_COMPLETED = 13
-EVENT_SENT = 14
-EVENT_RAISED = 15
-CONTINUE_AS_NEW = 16
-GENERIC_EVENT = 17
-HISTORY_STATE = 18
-EXECUTION_SUSPENDED = 19
-EXECUTION_RESUMED = 20
-
-EVENT_TYPE_NAMES = {
-    EXECUTION_STARTED: "ExecutionStarted",
-    EXECUTION_COMPLETED: "ExecutionCompleted",
-    EXECUTION_FAILED: "ExecutionFailed",
-    EXECUTION_TERMINATED: "ExecutionTerminated",
-    TASK_SCHEDULED: "TaskScheduled",
-    TASK_COMPLETED: "TaskCompleted",
-    TASK_FAILED: "TaskFailed",
-    SUB_ORCHESTRATION_CREATED: "SubOrchestrationInstanceCreated",
-    SUB_ORCHESTRATION_COMPLETED: "SubOrchestrationInstanceCompleted",
-    SUB_ORCHESTRATION_FAILED: "SubOrchestrationInstanceFailed",
-    TIMER_CREATED: "TimerCreated",
-    TIMER_FIRED: "TimerFired",
-    ORCHESTRATOR_STARTED: "OrchestratorStarted",
-    ORCHESTRATOR_COMPLETED: "OrchestratorCompleted",
-    EVENT_SENT: "EventSent",
-    EVENT_RAISED: "EventRaised",
-    CONTINUE_AS_NEW: "ContinueAsNew",
-    GENERIC_EVENT: "GenericEvent",
-    HISTORY_STATE: "HistoryState",
-    EXECUTION_SUSPENDED: "ExecutionSuspended",
-    EXECUTION_RESUMED: "ExecutionResumed",
-}
-
 #: Events whose EventId is a sequence id handed out by the SDK (or by the host for retries).
-SCHEDULING_TYPES = frozenset({TASK_SCHEDULED, SUB_ORCHESTRATION_CREATED, TIMER_CREATED, EVENT_SENT})
+SCHEDULING_TYPES = frozenset(
+    {
+        EventType.TASK_SCHEDULED,
+        EventType.SUB_ORCHESTRATION_INSTANCE_CREATED,
+        EventType.TIMER_CREATED,
+        EventType.EVENT_SENT,
+    }
+)
 #: Events that complete a task (the SDK resumes the generator on them).
 COMPLETION_TYPES = frozenset(
-    {TASK_COMPLETED, TASK_FAILED, SUB_ORCHESTRATION_COMPLETED, SUB_ORCHESTRATION_FAILED, TIMER_FIRED, EVENT_RAISED}
+    {
+        EventType.TASK_COMPLETED,
+        EventType.TASK_FAILED,
+        EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED,
+        EventType.SUB_ORCHESTRATION_INSTANCE_FAILED,
+        EventType.TIMER_FIRED,
+        EventType.EVENT_RAISED,
+    }
 )
 #: Events the SDK actually reads during replay (durable-protocol.md 1.4); the rest is bookkeeping and
 #: is left out of the context to keep replay of long histories cheap.
-SDK_READ_TYPES = frozenset({ORCHESTRATOR_STARTED, EXECUTION_STARTED, EVENT_SENT, CONTINUE_AS_NEW} | COMPLETION_TYPES)
+SDK_READ_TYPES = frozenset(
+    {EventType.ORCHESTRATOR_STARTED, EventType.EXECUTION_STARTED, EventType.EVENT_SENT, EventType.CONTINUE_AS_NEW}
+    | COMPLETION_TYPES
+)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -117,7 +89,7 @@ def from_us(value: int) -> datetime:
     return _EPOCH + timedelta(microseconds=value)
 
 
-def _event(event_type: int, timestamp: str, event_id: int = -1, **fields: Any) -> Event:
+def _event(event_type: EventType, timestamp: str, event_id: int = -1, **fields: Any) -> Event:
     event: Event = {"EventType": event_type, "EventId": event_id, "Timestamp": timestamp}
     event.update(fields)
     return event
@@ -125,12 +97,12 @@ def _event(event_type: int, timestamp: str, event_id: int = -1, **fields: Any) -
 
 def orchestrator_started(timestamp: str) -> Event:
     """OrchestratorStarted: the start of an episode; its timestamp is the orchestration's clock."""
-    return _event(ORCHESTRATOR_STARTED, timestamp)
+    return _event(EventType.ORCHESTRATOR_STARTED, timestamp)
 
 
 def orchestrator_completed(timestamp: str) -> Event:
     """OrchestratorCompleted: the end of an episode."""
-    return _event(ORCHESTRATOR_COMPLETED, timestamp)
+    return _event(EventType.ORCHESTRATOR_COMPLETED, timestamp)
 
 
 def execution_started(
@@ -144,7 +116,7 @@ def execution_started(
 ) -> Event:
     """ExecutionStarted: the first incoming event of an execution (Version is required by the SDK)."""
     return _event(
-        EXECUTION_STARTED,
+        EventType.EXECUTION_STARTED,
         timestamp,
         Name=name,
         Version=version,
@@ -155,83 +127,94 @@ def execution_started(
 
 
 def execution_completed(timestamp: str, status_code: int, result_json: str | None) -> Event:
-    """ExecutionCompleted with a DTFx OrchestrationStatus integer (1 Completed, 3 Failed, 5 Terminated)."""
-    return _event(EXECUTION_COMPLETED, timestamp, OrchestrationStatus=status_code, Result=result_json)
+    """ExecutionCompleted with a DTFx OrchestrationStatus integer (RuntimeStatus.orchestration_status_code)."""
+    return _event(EventType.EXECUTION_COMPLETED, timestamp, OrchestrationStatus=status_code, Result=result_json)
 
 
 def execution_terminated(timestamp: str, reason_json: str | None) -> Event:
     """ExecutionTerminated: the instance was terminated from outside."""
-    return _event(EXECUTION_TERMINATED, timestamp, Input=reason_json)
+    return _event(EventType.EXECUTION_TERMINATED, timestamp, Input=reason_json)
 
 
 def execution_suspended(timestamp: str, reason: str | None) -> Event:
     """ExecutionSuspended: new events are held until resume."""
-    return _event(EXECUTION_SUSPENDED, timestamp, Reason=reason)
+    return _event(EventType.EXECUTION_SUSPENDED, timestamp, Reason=reason)
 
 
 def execution_resumed(timestamp: str, reason: str | None) -> Event:
     """ExecutionResumed: held events flow again."""
-    return _event(EXECUTION_RESUMED, timestamp, Reason=reason)
+    return _event(EventType.EXECUTION_RESUMED, timestamp, Reason=reason)
 
 
 def task_scheduled(timestamp: str, task_id: int, name: str, input_json: str | None) -> Event:
     """TaskScheduled for an activity with sequence id task_id."""
-    return _event(TASK_SCHEDULED, timestamp, task_id, Name=name, Version="", Input=input_json)
+    return _event(EventType.TASK_SCHEDULED, timestamp, task_id, Name=name, Version="", Input=input_json)
 
 
 def task_completed(timestamp: str, task_id: int, result_json: str | None) -> Event:
     """TaskCompleted for the activity scheduled as task_id."""
-    return _event(TASK_COMPLETED, timestamp, TaskScheduledId=task_id, Result=result_json)
+    return _event(EventType.TASK_COMPLETED, timestamp, TaskScheduledId=task_id, Result=result_json)
 
 
 def task_failed(timestamp: str, task_id: int, reason: str, details: str | None) -> Event:
     """TaskFailed for the activity scheduled as task_id."""
-    return _event(TASK_FAILED, timestamp, TaskScheduledId=task_id, Reason=reason, Details=details)
+    return _event(EventType.TASK_FAILED, timestamp, TaskScheduledId=task_id, Reason=reason, Details=details)
 
 
 def sub_orchestration_created(
     timestamp: str, task_id: int, name: str, instance_id: str, input_json: str | None
 ) -> Event:
     """SubOrchestrationInstanceCreated for the child started as task_id."""
-    return _event(SUB_ORCHESTRATION_CREATED, timestamp, task_id, Name=name, InstanceId=instance_id, Input=input_json)
+    return _event(
+        EventType.SUB_ORCHESTRATION_INSTANCE_CREATED,
+        timestamp,
+        task_id,
+        Name=name,
+        InstanceId=instance_id,
+        Input=input_json,
+    )
 
 
 def sub_orchestration_completed(timestamp: str, task_id: int, result_json: str | None) -> Event:
     """SubOrchestrationInstanceCompleted for the child started as task_id."""
-    return _event(SUB_ORCHESTRATION_COMPLETED, timestamp, TaskScheduledId=task_id, Result=result_json)
+    return _event(
+        EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED, timestamp, TaskScheduledId=task_id, Result=result_json
+    )
 
 
 def sub_orchestration_failed(timestamp: str, task_id: int, reason: str, details: str | None) -> Event:
     """SubOrchestrationInstanceFailed for the child started as task_id."""
-    return _event(SUB_ORCHESTRATION_FAILED, timestamp, TaskScheduledId=task_id, Reason=reason, Details=details)
+    return _event(
+        EventType.SUB_ORCHESTRATION_INSTANCE_FAILED, timestamp, TaskScheduledId=task_id, Reason=reason, Details=details
+    )
 
 
 def timer_created(timestamp: str, timer_id: int, fire_at: str) -> Event:
     """TimerCreated for the timer with sequence id timer_id."""
-    return _event(TIMER_CREATED, timestamp, timer_id, FireAt=fire_at)
+    return _event(EventType.TIMER_CREATED, timestamp, timer_id, FireAt=fire_at)
 
 
 def timer_fired(timestamp: str, timer_id: int, fire_at: str) -> Event:
     """TimerFired for the timer timer_id."""
-    return _event(TIMER_FIRED, timestamp, TimerId=timer_id, FireAt=fire_at)
+    return _event(EventType.TIMER_FIRED, timestamp, TimerId=timer_id, FireAt=fire_at)
 
 
 def event_sent(timestamp: str, task_id: int, target: str, name: str, input_json: str) -> Event:
     """EventSent: an entity operation (signal or call) sent as task_id to target ('@name@key')."""
-    return _event(EVENT_SENT, timestamp, task_id, InstanceId=target, Name=name, Input=input_json)
+    return _event(EventType.EVENT_SENT, timestamp, task_id, InstanceId=target, Name=name, Input=input_json)
 
 
 def event_raised(timestamp: str, name: str, input_json: str | None) -> Event:
     """EventRaised: an external event (or an entity call's reply, named by its request id)."""
-    return _event(EVENT_RAISED, timestamp, Name=name, Input=input_json)
+    return _event(EventType.EVENT_RAISED, timestamp, Name=name, Input=input_json)
 
 
 def completion_key(event: Event) -> int | str | None:
     """The open-task key a completion event targets (TaskScheduledId, TimerId or event Name)."""
     event_type = event["EventType"]
-    if event_type == TIMER_FIRED:
+    if event_type == EventType.TIMER_FIRED:
         return event.get("TimerId")
-    if event_type == EVENT_RAISED:
+    if event_type == EventType.EVENT_RAISED:
         return event.get("Name")
     if event_type in COMPLETION_TYPES:
         return event.get("TaskScheduledId")

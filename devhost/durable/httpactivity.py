@@ -8,8 +8,8 @@ from typing import Any
 import aiohttp
 
 from devhost.durable.models import ActivityFailure
+from devhost.durable.protocol import HTTP_ACTIVITY_NAME
 
-HTTP_ACTIVITY = "BuiltIn::HttpActivity"
 _TIMEOUT = aiohttp.ClientTimeout(total=100)
 
 
@@ -21,7 +21,7 @@ async def run_http_activity(input_json: str | None) -> str:
         method = str(request.get("method") or "GET").upper()
         uri = str(request["uri"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise ActivityFailure(f"Activity function '{HTTP_ACTIVITY}' failed: invalid request", str(exc)) from exc
+        raise ActivityFailure(f"Activity function '{HTTP_ACTIVITY_NAME}' failed: invalid request", str(exc)) from exc
     headers = {str(k): str(v) for k, v in (request.get("headers") or {}).items()}
     content = request.get("content")
     body = content.encode() if isinstance(content, str) else None
@@ -33,5 +33,5 @@ async def run_http_activity(input_json: str | None) -> str:
             text = await response.text()
             return json.dumps({"statusCode": response.status, "headers": dict(response.headers), "content": text})
     except aiohttp.ClientError as exc:
-        reason = f"Activity function '{HTTP_ACTIVITY}' failed: {type(exc).__name__}: {exc}"
+        reason = f"Activity function '{HTTP_ACTIVITY_NAME}' failed: {type(exc).__name__}: {exc}"
         raise ActivityFailure(reason, f"{method} {uri}") from exc

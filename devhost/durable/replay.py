@@ -25,6 +25,7 @@ from typing import Any
 from devhost.durable import history as h
 from devhost.durable.history import Event
 from devhost.durable.models import EpisodeContext, RuntimeStatus
+from devhost.durable.protocol import HTTP_ACTIVITY_NAME, ActionType, EventType
 from devhost.ids import random_uuid
 
 log = logging.getLogger(__name__)
@@ -33,31 +34,16 @@ OUT_OF_PROC_MARKER = "$OutOfProcData$:"
 #: Advertised replay schema: V3 without the long-timer settings (durable-protocol.md 2.4).
 UPPER_SCHEMA_VERSION = 2
 
-# Action types (azure/durable_functions/models/actions/ActionType.py).
-CALL_ACTIVITY = 0
-CALL_ACTIVITY_WITH_RETRY = 1
-CALL_SUB_ORCHESTRATOR = 2
-CALL_SUB_ORCHESTRATOR_WITH_RETRY = 3
-CONTINUE_AS_NEW = 4
-CREATE_TIMER = 5
-WAIT_FOR_EXTERNAL_EVENT = 6
-CALL_ENTITY = 7
-CALL_HTTP = 8
-SIGNAL_ENTITY = 9
-WHEN_ANY = 11
-WHEN_ALL = 12
-
-HTTP_ACTIVITY_NAME = "BuiltIn::HttpActivity"
-
-_SCHEDULING_TYPE_OF_ACTION = {
-    CALL_ACTIVITY: h.TASK_SCHEDULED,
-    CALL_ACTIVITY_WITH_RETRY: h.TASK_SCHEDULED,
-    CALL_HTTP: h.TASK_SCHEDULED,
-    CALL_SUB_ORCHESTRATOR: h.SUB_ORCHESTRATION_CREATED,
-    CALL_SUB_ORCHESTRATOR_WITH_RETRY: h.SUB_ORCHESTRATION_CREATED,
-    CREATE_TIMER: h.TIMER_CREATED,
-    CALL_ENTITY: h.EVENT_SENT,
-    SIGNAL_ENTITY: h.EVENT_SENT,
+#: Action type (as the SDK sends it, a plain int) -> the history event that records it.
+_SCHEDULING_TYPE_OF_ACTION: dict[int, EventType] = {
+    ActionType.CALL_ACTIVITY: EventType.TASK_SCHEDULED,
+    ActionType.CALL_ACTIVITY_WITH_RETRY: EventType.TASK_SCHEDULED,
+    ActionType.CALL_HTTP: EventType.TASK_SCHEDULED,
+    ActionType.CALL_SUB_ORCHESTRATOR: EventType.SUB_ORCHESTRATION_INSTANCE_CREATED,
+    ActionType.CALL_SUB_ORCHESTRATOR_WITH_RETRY: EventType.SUB_ORCHESTRATION_INSTANCE_CREATED,
+    ActionType.CREATE_TIMER: EventType.TIMER_CREATED,
+    ActionType.CALL_ENTITY: EventType.EVENT_SENT,
+    ActionType.SIGNAL_ENTITY: EventType.EVENT_SENT,
 }
 
 
@@ -151,7 +137,7 @@ class ExecutionState:
         # Split the stored history into episodes so played chunks match what episodes produced.
         episode: list[Event] = []
         for event in events:
-            if event["EventType"] == h.ORCHESTRATOR_STARTED and episode:
+            if event["EventType"] == EventType.ORCHESTRATOR_STARTED and episode:
                 state.apply_events(episode, retry_ids)
                 episode = []
             episode.append(event)
@@ -166,9 +152,9 @@ class ExecutionState:
         played: list[str] = []
         for event in events:
             event_type = event["EventType"]
-            if event_type == h.EXECUTION_STARTED:
+            if event_type == EventType.EXECUTION_STARTED:
                 self.input = event.get("Input")
-            elif event_type == h.ORCHESTRATOR_STARTED:
+            elif event_type == EventType.ORCHESTRATOR_STARTED:
                 self.episodes += 1
                 self.last_started = max(self.last_started, event["Timestamp"])
             if event_type in h.SCHEDULING_TYPES:
@@ -177,7 +163,7 @@ class ExecutionState:
                 self.scheduled[task_id] = (event_type, str(event.get("Name") or "").lower())
                 if task_id not in retry_ids:
                     self.action_ids.append(task_id)
-                if event_type != h.EVENT_SENT:
+                if event_type != EventType.EVENT_SENT:
                     self.open_ids.add(task_id)
                 else:
                     request = _entity_request(event)
@@ -186,7 +172,7 @@ class ExecutionState:
                         self.open_ids.add(task_id)
             elif event_type in h.COMPLETION_TYPES:
                 key = h.completion_key(event)
-                if event_type == h.EVENT_RAISED:
+                if event_type == EventType.EVENT_RAISED:
                     call_id = self.entity_calls.pop(str(key), None)
                     if call_id is not None:
                         self.open_ids.discard(call_id)
@@ -323,18 +309,18 @@ def prepare_episode(state: ExecutionState, instance_id: str, incoming: list[Even
     for event in incoming:
         event_type = event["EventType"]
         key = h.completion_key(event)
-        if event_type in h.COMPLETION_TYPES and event_type != h.EVENT_RAISED and isinstance(key, int):
+        if event_type in h.COMPLETION_TYPES and event_type != EventType.EVENT_RAISED and isinstance(key, int):
             if key in seen_keys or key in state.completed_ids:
                 log.warning(
                     "Orchestration '%s': dropped duplicate %s for task %s",
                     instance_id,
-                    h.EVENT_TYPE_NAMES[event_type],
+                    EventType(event_type).history_name,
                     key,
                 )
                 continue
             if key not in state.open_ids:
                 message = (
-                    f"{h.EVENT_TYPE_NAMES[event_type]} for task {key} matches no open task of instance "
+                    f"{EventType(event_type).history_name} for task {key} matches no open task of instance "
                     f"'{instance_id}' (scheduled ids: 0..{state.next_id - 1})"
                 )
                 log.warning("Orchestration '%s' cannot use an event: %s", instance_id, message)
@@ -344,7 +330,7 @@ def prepare_episode(state: ExecutionState, instance_id: str, incoming: list[Even
             if _allocates_retry_id(state, event):
                 retry_first.append(event)
                 continue
-            if event_type == h.TIMER_FIRED:
+            if event_type == EventType.TIMER_FIRED:
                 exhausted = state.group_for_timer(key)
                 if exhausted is not None:
                     # Last retry timer: the SDK now throws the attempt's error into the generator.
@@ -358,9 +344,9 @@ def prepare_episode(state: ExecutionState, instance_id: str, incoming: list[Even
 
 def _allocates_retry_id(state: ExecutionState, event: Event) -> bool:
     event_type = event["EventType"]
-    if event_type in (h.TASK_FAILED, h.SUB_ORCHESTRATION_FAILED):
+    if event_type in (EventType.TASK_FAILED, EventType.SUB_ORCHESTRATION_INSTANCE_FAILED):
         return state.group_for_attempt(int(event["TaskScheduledId"])) is not None
-    if event_type == h.TIMER_FIRED:
+    if event_type == EventType.TIMER_FIRED:
         group = state.group_for_timer(int(event["TimerId"]))
         return group is not None and group.attempts < group.max_attempts
     return False
@@ -368,7 +354,7 @@ def _allocates_retry_id(state: ExecutionState, event: Event) -> bool:
 
 def _apply_retry(state: ExecutionState, instance_id: str, event: Event, prepared: PreparedEpisode) -> None:
     decision = prepared.decision
-    if event["EventType"] == h.TIMER_FIRED:
+    if event["EventType"] == EventType.TIMER_FIRED:
         group = state.group_for_timer(int(event["TimerId"]))
         assert group is not None
         task_id = state.take_id()
@@ -444,7 +430,7 @@ def flatten_actions(actions: list[Any], schema_version: int | None) -> list[dict
 
     def walk(items: list[dict[str, Any]]) -> None:
         for action in items:
-            if action.get("actionType") in (WHEN_ALL, WHEN_ANY):
+            if action.get("actionType") in (ActionType.WHEN_ALL, ActionType.WHEN_ANY):
                 walk(action.get("compoundActions") or [])
             else:
                 flat.append(action)
@@ -456,33 +442,33 @@ def flatten_actions(actions: list[Any], schema_version: int | None) -> list[dict
 
 def _id_taking(actions: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     for action in actions:
-        if action.get("actionType") not in (WAIT_FOR_EXTERNAL_EVENT, CONTINUE_AS_NEW):
+        if action.get("actionType") not in (ActionType.WAIT_FOR_EXTERNAL_EVENT, ActionType.CONTINUE_AS_NEW):
             yield action
 
 
 def _action_name(action: dict[str, Any]) -> str:
     action_type = action.get("actionType")
-    if action_type == CALL_HTTP:
+    if action_type == ActionType.CALL_HTTP:
         return HTTP_ACTIVITY_NAME.lower()
-    if action_type in (CALL_ENTITY, SIGNAL_ENTITY):
+    if action_type in (ActionType.CALL_ENTITY, ActionType.SIGNAL_ENTITY):
         return str(action.get("operation") or "").lower()
-    if action_type == CREATE_TIMER:
+    if action_type == ActionType.CREATE_TIMER:
         return ""
     return str(action.get("functionName") or "").lower()
 
 
 #: How DurableTask.Core names what a history event scheduled, and the action a replay produced instead.
-_SCHEDULED_KIND = {
-    h.TASK_SCHEDULED: "an activity task",
-    h.SUB_ORCHESTRATION_CREATED: "a sub-orchestration task",
-    h.TIMER_CREATED: "a timer task",
-    h.EVENT_SENT: "an entity operation",
+_SCHEDULED_KIND: dict[int, str] = {
+    EventType.TASK_SCHEDULED: "an activity task",
+    EventType.SUB_ORCHESTRATION_INSTANCE_CREATED: "a sub-orchestration task",
+    EventType.TIMER_CREATED: "a timer task",
+    EventType.EVENT_SENT: "an entity operation",
 }
-_ACTION_CLASS = {
-    h.TASK_SCHEDULED: "ScheduleTaskOrchestratorAction",
-    h.SUB_ORCHESTRATION_CREATED: "CreateSubOrchestrationAction",
-    h.TIMER_CREATED: "CreateTimerOrchestratorAction",
-    h.EVENT_SENT: "SendEventOrchestratorAction",
+_ACTION_CLASS: dict[int, str] = {
+    EventType.TASK_SCHEDULED: "ScheduleTaskOrchestratorAction",
+    EventType.SUB_ORCHESTRATION_INSTANCE_CREATED: "CreateSubOrchestrationAction",
+    EventType.TIMER_CREATED: "CreateTimerOrchestratorAction",
+    EventType.EVENT_SENT: "SendEventOrchestratorAction",
 }
 _CHANGED = "Was a change made to the orchestrator code after this instance had already started running?"
 NON_DETERMINISTIC = "Non-Deterministic workflow detected: "
@@ -569,12 +555,12 @@ def decide(
         message = _missing_message(task_id, state.scheduled.get(task_id, (-1, "")))
         return finish_failed(decision, prepared, message, message)
 
-    waits = any(a.get("actionType") == WAIT_FOR_EXTERNAL_EVENT for a in actions)
+    waits = any(a.get("actionType") == ActionType.WAIT_FOR_EXTERNAL_EVENT for a in actions)
     for action in id_actions[seen:]:
         scheduling.append(_schedule(state, info, action, state.take_id(), timestamp, decision))
 
     is_done = bool(orchestrator_state.get("isDone"))
-    continue_action = next((a for a in actions if a.get("actionType") == CONTINUE_AS_NEW), None)
+    continue_action = next((a for a in actions if a.get("actionType") == ActionType.CONTINUE_AS_NEW), None)
     decision.events = [*prepared.new_events, *scheduling, h.orchestrator_completed(timestamp)]
     if is_done and continue_action is not None:
         decision.outcome = Outcome.CONTINUED_AS_NEW
@@ -638,34 +624,34 @@ def _schedule(
 ) -> Event:
     action_type = int(action["actionType"])
     action_input = action.get("input")
-    if action_type in (CALL_ACTIVITY, CALL_ACTIVITY_WITH_RETRY, CALL_HTTP):
-        if action_type == CALL_HTTP:
+    if action_type in (ActionType.CALL_ACTIVITY, ActionType.CALL_ACTIVITY_WITH_RETRY, ActionType.CALL_HTTP):
+        if action_type == ActionType.CALL_HTTP:
             name = HTTP_ACTIVITY_NAME
             action_input = json.dumps(action.get("httpRequest"))
         else:
             name = str(action.get("functionName"))
         decision.activities.append(ActivityWork(task_id, name, action_input))
-        if action_type == CALL_ACTIVITY_WITH_RETRY:
+        if action_type == ActionType.CALL_ACTIVITY_WITH_RETRY:
             _add_retry_group(state, "activity", name, action_input, action, task_id, None)
         return h.task_scheduled(timestamp, task_id, name, action_input)
-    if action_type in (CALL_SUB_ORCHESTRATOR, CALL_SUB_ORCHESTRATOR_WITH_RETRY):
+    if action_type in (ActionType.CALL_SUB_ORCHESTRATOR, ActionType.CALL_SUB_ORCHESTRATOR_WITH_RETRY):
         name = str(action.get("functionName"))
         given = action.get("instanceId") or None
         child = given or f"{info.instance_id}:{task_id}"
         decision.sub_orchestrations.append(SubOrchestrationWork(task_id, name, child, action_input))
-        if action_type == CALL_SUB_ORCHESTRATOR_WITH_RETRY:
+        if action_type == ActionType.CALL_SUB_ORCHESTRATOR_WITH_RETRY:
             _add_retry_group(state, "sub", name, action_input, action, task_id, given)
         return h.sub_orchestration_created(timestamp, task_id, name, child, action_input)
-    if action_type == CREATE_TIMER:
+    if action_type == ActionType.CREATE_TIMER:
         fire_text = str(action["fireAt"])
         fire_at = h.parse_ts(fire_text)
         decision.timers.append(TimerWork(task_id, fire_at, h.format_ts(fire_at)))
         return h.timer_created(timestamp, task_id, h.format_ts(fire_at))
-    if action_type in (CALL_ENTITY, SIGNAL_ENTITY):
+    if action_type in (ActionType.CALL_ENTITY, ActionType.SIGNAL_ENTITY):
         target = str(action.get("instanceId"))
         operation = str(action.get("operation"))
         request_id = str(uuid.uuid4())
-        is_signal = action_type == SIGNAL_ENTITY
+        is_signal = action_type == ActionType.SIGNAL_ENTITY
         request = {"id": request_id, "op": operation, "signal": is_signal, "parent": info.instance_id}
         decision.entity_messages.append(
             EntityWork(target, operation, json.dumps(action_input), None if is_signal else request_id)

@@ -9,11 +9,12 @@ from devhost.durable import history as h
 from devhost.durable.episode import KIND_EVENT, new_execution_id, start_message, updated_row
 from devhost.durable.history import Event
 from devhost.durable.models import DurableFunctions, RuntimeStatus
+from devhost.durable.protocol import EventType
 from devhost.durable.replay import ExecutionState
 from devhost.durable.store import queries as q
 
-_FAILURES = (h.TASK_FAILED, h.SUB_ORCHESTRATION_FAILED)
-_ENDINGS = (h.EXECUTION_COMPLETED, h.EXECUTION_FAILED)
+_FAILURES = (EventType.TASK_FAILED, EventType.SUB_ORCHESTRATION_INSTANCE_FAILED)
+_ENDINGS = (EventType.EXECUTION_COMPLETED, EventType.EXECUTION_FAILED)
 
 
 def plan_rewind(
@@ -59,12 +60,12 @@ def plan_rewind(
             continue
         if kind in _FAILURES and int(event["TaskScheduledId"]) in rescheduled:
             continue
-        if kind == h.TIMER_CREATED and int(event["EventId"]) in drop_ids:
+        if kind == EventType.TIMER_CREATED and int(event["EventId"]) in drop_ids:
             continue
-        if kind == h.TIMER_FIRED and int(event["TimerId"]) in drop_ids:
+        if kind == EventType.TIMER_FIRED and int(event["TimerId"]) in drop_ids:
             continue
         kept.append(event)
-    kept.append({"EventType": h.GENERIC_EVENT, "EventId": -1, "Timestamp": stamp, "Data": f"Rewound: {reason}"})
+    kept.append({"EventType": EventType.GENERIC_EVENT, "EventId": -1, "Timestamp": stamp, "Data": f"Rewound: {reason}"})
 
     commit = q.EpisodeCommit(iid, replace_history=True, history_chunk=kept, drop_work_items=True)
     now_us = h.to_us(now)
@@ -72,11 +73,14 @@ def plan_rewind(
         source = scheduled.get(task_id)
         if source is None:
             continue
-        if source["EventType"] == h.TASK_SCHEDULED:
+        if source["EventType"] == EventType.TASK_SCHEDULED:
             commit.work_items.append(
                 q.WorkItem(new_work_id(), iid, record.execution_id, task_id, source["Name"], source.get("Input"))
             )
-        elif source["EventType"] == h.SUB_ORCHESTRATION_CREATED and source["Name"].lower() in functions.orchestrators:
+        elif (
+            source["EventType"] == EventType.SUB_ORCHESTRATION_INSTANCE_CREATED
+            and source["Name"].lower() in functions.orchestrators
+        ):
             child_id = str(source["InstanceId"])
             child_execution = new_execution_id()
             parent = {"InstanceId": iid, "ExecutionId": record.execution_id, "TaskScheduledId": task_id}
@@ -99,7 +103,7 @@ def plan_rewind(
             )
     if not commit.work_items and not commit.children:
         # Nothing to redo (the orchestrator itself raised): run it once more.
-        nudge = {"EventType": h.GENERIC_EVENT, "EventId": -1, "Timestamp": stamp, "Data": "rewind"}
+        nudge = {"EventType": EventType.GENERIC_EVENT, "EventId": -1, "Timestamp": stamp, "Data": "rewind"}
         commit.messages.append(q.NewMessage(iid, record.execution_id, KIND_EVENT, nudge, now_us))
     update, new_row = updated_row(
         row,

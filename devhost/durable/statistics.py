@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from devhost.durable.history import from_us, parse_ts, to_us
 from devhost.durable.models import RuntimeStatus
+from devhost.durable.protocol import EventType
 from devhost.durable.store import queries as q
 from devhost.durable.store.sqlite import SqliteStore
 
@@ -65,9 +66,9 @@ def activity_durations(history: list[dict[str, Any]]) -> list[float]:
     durations: list[float] = []
     for event in history:
         event_type = event.get("EventType")
-        if event_type == 4:
+        if event_type == EventType.TASK_SCHEDULED:
             scheduled[event.get("EventId")] = parse_ts(str(event["Timestamp"]))
-        elif event_type in (5, 6):
+        elif event_type in (EventType.TASK_COMPLETED, EventType.TASK_FAILED):
             start = scheduled.pop(event.get("TaskScheduledId"), None)
             if start is not None:
                 end = parse_ts(str(event["Timestamp"]))

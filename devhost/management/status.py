@@ -8,51 +8,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from devhost.durable.models import InstanceRecord, RuntimeStatus
-
-#: HistoryEventType names by integer (DTFx EventType, as the SDK numbers them).
-EVENT_TYPE_NAMES: tuple[str, ...] = (
-    "ExecutionStarted",
-    "ExecutionCompleted",
-    "ExecutionFailed",
-    "ExecutionTerminated",
-    "TaskScheduled",
-    "TaskCompleted",
-    "TaskFailed",
-    "SubOrchestrationInstanceCreated",
-    "SubOrchestrationInstanceCompleted",
-    "SubOrchestrationInstanceFailed",
-    "TimerCreated",
-    "TimerFired",
-    "OrchestratorStarted",
-    "OrchestratorCompleted",
-    "EventSent",
-    "EventRaised",
-    "ContinueAsNew",
-    "GenericEvent",
-    "HistoryState",
-    "ExecutionSuspended",
-    "ExecutionResumed",
-)
-
-_EXECUTION_STARTED = 0
-_EXECUTION_COMPLETED = 1
-_TASK_SCHEDULED = 4
-_TASK_COMPLETED = 5
-_TASK_FAILED = 6
-_SUB_CREATED = 7
-_SUB_COMPLETED = 8
-_SUB_FAILED = 9
-_ORCHESTRATOR_STARTED = 12
-_ORCHESTRATOR_COMPLETED = 13
+from devhost.durable.protocol import EventType, history_name
 
 #: Completion event type -> the scheduling event type it answers.
-_SCHEDULED_BY = {
-    _TASK_COMPLETED: _TASK_SCHEDULED,
-    _TASK_FAILED: _TASK_SCHEDULED,
-    _SUB_COMPLETED: _SUB_CREATED,
-    _SUB_FAILED: _SUB_CREATED,
+_SCHEDULED_BY: dict[int, EventType] = {
+    EventType.TASK_COMPLETED: EventType.TASK_SCHEDULED,
+    EventType.TASK_FAILED: EventType.TASK_SCHEDULED,
+    EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED: EventType.SUB_ORCHESTRATION_INSTANCE_CREATED,
+    EventType.SUB_ORCHESTRATION_INSTANCE_FAILED: EventType.SUB_ORCHESTRATION_INSTANCE_CREATED,
 }
-_RESULT_EVENTS = frozenset({_TASK_COMPLETED, _SUB_COMPLETED, _EXECUTION_COMPLETED})
+_SCHEDULING = (EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_INSTANCE_CREATED)
+_EPISODE_MARKERS = (EventType.ORCHESTRATOR_STARTED, EventType.ORCHESTRATOR_COMPLETED)
+_RESULT_EVENTS = frozenset(
+    {EventType.TASK_COMPLETED, EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED, EventType.EXECUTION_COMPLETED}
+)
 _BOOKKEEPING_KEYS = ("EventId", "IsPlayed", "TaskScheduledId", "TimerId")
 _STATUS_NAMES = {status.orchestration_status_code: status.value for status in RuntimeStatus}
 
@@ -66,9 +35,7 @@ def format_time(moment: datetime) -> str:
 
 def event_type_name(event_type: int) -> str:
     """The HistoryEventType name of an integer event type (the number itself as text when unknown)."""
-    if 0 <= event_type < len(EVENT_TYPE_NAMES):
-        return EVENT_TYPE_NAMES[event_type]
-    return str(event_type)
+    return history_name(event_type) or str(event_type)
 
 
 def orchestration_status_name(code: int) -> str:
@@ -117,7 +84,7 @@ def render_history(
     scheduled: dict[tuple[int, int], Mapping[str, Any]] = {}
     for event in source:
         kind = event.get("EventType")
-        if kind in (_TASK_SCHEDULED, _SUB_CREATED) and isinstance(event.get("EventId"), int):
+        if kind in _SCHEDULING and isinstance(event.get("EventId"), int):
             scheduled[(kind, event["EventId"])] = event
 
     # A scheduling event is shown on its own only while its completion has not arrived.
@@ -127,7 +94,7 @@ def render_history(
     rendered: list[dict[str, Any]] = []
     for event in source:
         kind = event.get("EventType")
-        if not isinstance(kind, int) or kind in (_ORCHESTRATOR_STARTED, _ORCHESTRATOR_COMPLETED):
+        if not isinstance(kind, int) or kind in _EPISODE_MARKERS:
             continue
         if (kind, event.get("EventId")) in answered:
             continue
@@ -136,7 +103,7 @@ def render_history(
             origin = scheduled.get((_SCHEDULED_BY[kind], item.get("TaskScheduledId", -1)))
             if origin is not None:
                 _merge_scheduling(item, origin, show_input)
-        elif kind == _EXECUTION_STARTED:
+        elif kind == EventType.EXECUTION_STARTED:
             if "Name" in item:
                 item["FunctionName"] = item.pop("Name")
             for internal in ("OrchestrationInstance", "ParentInstance", "Version", "Tags"):
@@ -145,9 +112,9 @@ def render_history(
                 item["Input"] = json_value(item.get("Input"))
             else:
                 item.pop("Input", None)
-        elif kind == _EXECUTION_COMPLETED and isinstance(item.get("OrchestrationStatus"), int):
+        elif kind == EventType.EXECUTION_COMPLETED and isinstance(item.get("OrchestrationStatus"), int):
             item["OrchestrationStatus"] = orchestration_status_name(item["OrchestrationStatus"])
-        elif kind in (_TASK_SCHEDULED, _SUB_CREATED):
+        elif kind in _SCHEDULING:
             item.pop("Version", None)
             if show_input:
                 item["Input"] = json_value(item.get("Input"))
@@ -168,7 +135,7 @@ def render_history(
 def _merge_scheduling(item: dict[str, Any], origin: Mapping[str, Any], show_input: bool) -> None:
     item["FunctionName"] = origin.get("Name")
     item["ScheduledTime"] = origin.get("Timestamp")
-    if origin.get("EventType") == _SUB_CREATED and origin.get("InstanceId") is not None:
+    if origin.get("EventType") == EventType.SUB_ORCHESTRATION_INSTANCE_CREATED and origin.get("InstanceId") is not None:
         item.setdefault("InstanceId", origin.get("InstanceId"))
     if show_input:
         item["Input"] = json_value(origin.get("Input"))

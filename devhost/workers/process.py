@@ -124,11 +124,13 @@ class WorkerProcess:
         except (ChannelClosed, TimeoutError) as exc:
             self.kill()
             code = await self._process.wait()
+            self._writer.close()
             raise AppLoadError(
                 f"the worker process exited with {_describe_exit(code)} before indexing the app ({exc})"
             ) from None
         if first.get("type") == m.LOAD_ERROR:
             await self._process.wait()
+            self._writer.close()
             raise AppLoadError(str(first.get("message")))
         self.functions = list(first.get("functions") or [])
         self.keeps_history = bool(first.get("keeps_history"))
@@ -207,6 +209,8 @@ class WorkerProcess:
             self.dead = True
             assert self._process is not None
             self.exit_code = await self._process.wait()
+            if self._writer is not None:
+                self._writer.close()  # the channel's socket (left half-open by the worker's EOF) is ours to close
             error = WorkerDied(self.slot, self.pid, self.exit_code)
             orphans = list(self.pending.values())
             self.pending.clear()

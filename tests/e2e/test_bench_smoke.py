@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.azurite, pytest.mark.slow]
+pytestmark = [pytest.mark.bench, pytest.mark.azurite, pytest.mark.slow]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKLOAD_IDS = ["W1", "W2", "W3-5", "W3-1000", "W3-10000", "W4", "W5"]
 

@@ -4,6 +4,7 @@ names validated before they reach the engine, the store intact whatever the URL 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import sqlite3
 import urllib.error
@@ -92,9 +93,24 @@ def test_keys_required_beyond_loopback_and_never_logged_again(azurite: Azurite, 
         _call(f"{base}{MANAGEMENT}/instances/bad%01id?code={keys['admin']}")
         _call(f"{base}{MANAGEMENT}/orchestrators/nope?code={keys['admin']}", method="POST", body=b"{")
         _call(f"{dash}/api/instances/missing?code={keys['admin']}")
-        _call(f"{base}/api/orchestrators/nope", method="POST", headers={"x-functions-key": keys["function"]})
-        later = host.output()[notice_end:]
-        assert "Executing 'Functions.hello'" in later or "Executing" in later  # the run was logged
+        code, body = _call(
+            f"{base}/api/orchestrators/nope", method="POST", headers={"x-functions-key": keys["function"]}
+        )
+        assert code == 500
+        failed_id = json.loads(body)["invocationId"]
+        # Log lines trail the answers: wait for the last call's line (the writer keeps their order).
+        later = host.wait_for_output(f"Executed 'Functions.http_start' (Failed, Id={failed_id}, ")[notice_end:]
+        # The keyed start request ran and was logged as the Functions host logs it (its first http_start run
+        # after the notice, and a different invocation from the failed "nope" one).
+        started = re.search(
+            r"^\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\] Executing 'Functions\.http_start' "
+            r"\(Reason='This function was programmatically called via the host APIs\.', Id=([0-9a-f-]{36})\)$",
+            later,
+            re.MULTILINE,
+        )
+        assert started is not None, later
+        assert started[1] != failed_id
+        assert f"Executed 'Functions.http_start' (Succeeded, Id={started[1]}, Duration=" in later
         assert keys["function"] not in later and keys["admin"] not in later
 
 

@@ -39,9 +39,9 @@ class DashboardStack:
         async with self.session.post(self.base_url + path, json=body if body is not None else {}, **kwargs) as response:
             return response.status, await response.json()
 
-    async def wait_until(self, instance_id: str, *statuses: RuntimeStatus, timeout_s: float = 15.0) -> InstanceRecord:
+    async def wait_until(self, instance_id: str, *statuses: RuntimeStatus, timeout: float = 15.0) -> InstanceRecord:
         """Wait engine-side until the instance is in one of statuses (default: any ended one)."""
-        return await wait_for_status(self.engine, instance_id, *statuses, timeout_s=timeout_s)
+        return await wait_for_status(self.engine, instance_id, *statuses, timeout=timeout)
 
     async def wait_custom_status(self, instance_id: str) -> None:
         """Wait until the orchestrator has run its first episode (it sets a custom status, then waits)."""

@@ -88,8 +88,9 @@ class DevHost:
         assert self.process.stdout is not None
         stream = self.process.stdout
         assert isinstance(stream, io.BufferedReader)
-        for chunk in iter(lambda: stream.read1(1 << 16), b""):
-            self._chunks.append(chunk)
+        with stream:  # closed here at EOF, by the thread that reads it (no unclosed-pipe ResourceWarning)
+            for chunk in iter(lambda: stream.read1(1 << 16), b""):
+                self._chunks.append(chunk)
 
 
 def devhost_command(

@@ -42,11 +42,11 @@ async def stop_test_engine(engine: DurableEngine) -> None:
 
 
 async def wait_for_status(
-    engine: DurableEngine, instance_id: str, *statuses: RuntimeStatus, timeout_s: float = 15.0
+    engine: DurableEngine, instance_id: str, *statuses: RuntimeStatus, timeout: float = 15.0
 ) -> InstanceRecord:
     """Wait (event-driven, no sleeps) until the instance is in one of statuses (default: any ended one)."""
     wanted = frozenset(statuses) if statuses else None
-    record = await engine.wait_for_instance(instance_id, timeout_s, wanted)
+    record = await engine.wait_for_instance(instance_id, timeout, wanted)
     assert record is not None, f"instance {instance_id} not found"
     ok = record.runtime_status in wanted if wanted else record.runtime_status.is_terminal
     assert ok, f"instance {instance_id} is {record.runtime_status}, expected {statuses or 'an ended state'}"

@@ -30,10 +30,10 @@ def wait_until(
 
 
 async def wait_until_async(
-    predicate: Callable[[], Awaitable[T]], timeout_s: float = 10.0, message: str = "condition", interval: float = 0.05
+    predicate: Callable[[], Awaitable[T]], timeout: float = 10.0, message: str = "condition", interval: float = 0.05
 ) -> T:
     """Await predicate until it returns something truthy (returned); AssertionError naming message on timeout."""
-    deadline = time.monotonic() + timeout_s
+    deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while True:
         try:
@@ -44,5 +44,5 @@ async def wait_until_async(
             last_error = exc
         if time.monotonic() >= deadline:
             detail = f" (last error: {last_error!r})" if last_error else ""
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {message}{detail}")
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}{detail}")
         await asyncio.sleep(interval)

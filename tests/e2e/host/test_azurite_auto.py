@@ -15,7 +15,9 @@ from tests.support.waiting import wait_until
 
 APP = Path(__file__).resolve().parents[2] / "apps" / "http_app"
 
-pytestmark = [pytest.mark.azurite, pytest.mark.slow]
+# Both tests start Azurite on the fixed development ports: under pytest-xdist (`make test-fast`, --dist loadgroup)
+# they run one after the other on one worker.
+pytestmark = [pytest.mark.azurite, pytest.mark.slow, pytest.mark.xdist_group("development-storage-ports")]
 
 
 async def test_auto_starts_and_stops_azurite(tmp_path: Path):
@@ -23,7 +25,7 @@ async def test_auto_starts_and_stops_azurite(tmp_path: Path):
         pytest.skip("ports 10000-10002 are in use here, so --azurite auto would (rightly) reuse that Azurite")
     host = start_devhost(APP, None, data_dir=tmp_path, azurite_mode="auto")
     try:
-        assert "Started Azurite" in host.output()
+        host.wait_for_output("Started Azurite")  # the line may trail the host's first answer
         assert all(is_listening(port) for port in DEV_PORTS.values())
         assert (tmp_path / "azurite").is_dir()
         async with aiohttp.ClientSession() as session:

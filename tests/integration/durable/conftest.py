@@ -28,20 +28,20 @@ class Harness:
     options: EngineOptions
 
     async def run(
-        self, name: str, input_json: str | None = None, instance_id: str | None = None, timeout_s: float = 20.0
+        self, name: str, input_json: str | None = None, instance_id: str | None = None, timeout: float = 20.0
     ) -> InstanceRecord:
         """Start an orchestration and wait until it ends."""
         iid = await self.engine.start_orchestration(name, instance_id, input_json)
-        return await self.ended(iid, timeout_s)
+        return await self.ended(iid, timeout)
 
-    async def ended(self, instance_id: str, timeout_s: float = 20.0) -> InstanceRecord:
-        record = await self.engine.wait_for_instance(instance_id, timeout_s)
+    async def ended(self, instance_id: str, timeout: float = 20.0) -> InstanceRecord:
+        record = await self.engine.wait_for_instance(instance_id, timeout)
         assert record is not None, f"instance {instance_id} vanished"
         assert record.runtime_status.is_terminal, f"instance {instance_id} still {record.runtime_status}"
         return record
 
-    async def reached(self, instance_id: str, *statuses: RuntimeStatus, timeout_s: float = 20.0) -> InstanceRecord:
-        record = await self.engine.wait_for_instance(instance_id, timeout_s, frozenset(statuses))
+    async def reached(self, instance_id: str, *statuses: RuntimeStatus, timeout: float = 20.0) -> InstanceRecord:
+        record = await self.engine.wait_for_instance(instance_id, timeout, frozenset(statuses))
         assert record is not None and record.runtime_status in statuses, record
         return record
 

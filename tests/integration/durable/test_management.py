@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from devhost.durable import history as h
 from devhost.durable.models import InstanceQuery, RuntimeStatus
+from devhost.durable.protocol import EventType
 from devhost.errors import InstanceNotFoundError, InstanceStateError, InvalidRequestError
 from tests.integration.durable.conftest import Harness, client_body
 
@@ -30,7 +30,7 @@ async def test_suspend_holds_events_until_resume(harness: Harness) -> None:
     done = await harness.ended(iid)
     assert json.loads(done.output or "") == {"approval": "held"}
     types = [e["EventType"] for e in await harness.engine.get_history(iid)]
-    assert h.EXECUTION_SUSPENDED in types and h.EXECUTION_RESUMED in types
+    assert EventType.EXECUTION_SUSPENDED in types and EventType.EXECUTION_RESUMED in types
 
 
 async def test_terminate_ends_the_instance_and_refuses_further_operations(harness: Harness) -> None:
@@ -60,8 +60,8 @@ async def test_rewind_retries_the_failed_task_only(harness: Harness) -> None:
     assert done.runtime_status is RuntimeStatus.COMPLETED, done.failure_message
     assert json.loads(done.output or "") == ["Hello before!", "ok after 2"]
     history = await harness.engine.get_history(record.instance_id)
-    assert sum(e["EventType"] == h.TASK_FAILED for e in history) == 0
-    assert sum(e["EventType"] == h.TASK_COMPLETED for e in history) == 2  # 'hello' ran once
+    assert sum(e["EventType"] == EventType.TASK_FAILED for e in history) == 0
+    assert sum(e["EventType"] == EventType.TASK_COMPLETED for e in history) == 2  # 'hello' ran once
 
 
 async def test_rewind_of_an_orchestrator_error_runs_it_again(harness: Harness) -> None:

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from devhost.durable import history as h
 from devhost.durable.models import RuntimeStatus
+from devhost.durable.protocol import EventType
 from devhost.errors import FunctionNotFoundError, InstanceExistsError, InvalidRequestError
 from tests.integration.durable.conftest import Harness, client_body
 
@@ -19,8 +19,8 @@ async def test_chain_completes_with_ordered_results(harness: Harness) -> None:
     assert record.completed_time is not None and record.completed_time.tzinfo is not None
     assert record.created_time <= record.last_updated_time
     history = await harness.engine.get_history(record.instance_id)
-    assert [e["EventType"] for e in history][:2] == [h.ORCHESTRATOR_STARTED, h.EXECUTION_STARTED]
-    assert sum(e["EventType"] == h.TASK_COMPLETED for e in history) == 3
+    assert [e["EventType"] for e in history][:2] == [EventType.ORCHESTRATOR_STARTED, EventType.EXECUTION_STARTED]
+    assert sum(e["EventType"] == EventType.TASK_COMPLETED for e in history) == 3
 
 
 async def test_fan_out_of_1000_activities_completes_in_few_episodes(harness: Harness) -> None:
@@ -28,10 +28,10 @@ async def test_fan_out_of_1000_activities_completes_in_few_episodes(harness: Har
     record = await harness.run("fan_out", "1000")
     assert json.loads(record.output or "") == sum(2 * i for i in range(1000))
     history = await harness.engine.get_history(record.instance_id)
-    episodes = sum(e["EventType"] == h.ORCHESTRATOR_STARTED for e in history)
+    episodes = sum(e["EventType"] == EventType.ORCHESTRATOR_STARTED for e in history)
     assert episodes <= 6, f"{episodes} episodes for a 1000-activity fan-out: completions were not batched"
     assert harness.engine.episodes - before == episodes
-    assert sum(e["EventType"] == h.TASK_COMPLETED for e in history) == 1000
+    assert sum(e["EventType"] == EventType.TASK_COMPLETED for e in history) == 1000
 
 
 async def test_activity_retry_succeeds_on_a_later_attempt(harness: Harness) -> None:
@@ -39,8 +39,8 @@ async def test_activity_retry_succeeds_on_a_later_attempt(harness: Harness) -> N
     record = await harness.run("retry_orch", json.dumps(spec))
     assert json.loads(record.output or "") == "ok after 3"
     history = await harness.engine.get_history(record.instance_id)
-    scheduled = [e["EventId"] for e in history if e["EventType"] == h.TASK_SCHEDULED]
-    timers = [e["EventId"] for e in history if e["EventType"] == h.TIMER_CREATED]
+    scheduled = [e["EventId"] for e in history if e["EventType"] == EventType.TASK_SCHEDULED]
+    timers = [e["EventId"] for e in history if e["EventType"] == EventType.TIMER_CREATED]
     assert scheduled == [0, 2, 4] and timers == [1, 3]
 
 
@@ -93,7 +93,7 @@ async def test_running_id_is_refused_and_ended_id_is_replaced(harness: Harness) 
     second = await harness.ended(iid)
     assert second.name == "chain" and second.execution_id != first.execution_id
     history = await harness.engine.get_history(iid)
-    assert sum(e["EventType"] == h.EXECUTION_STARTED for e in history) == 1
+    assert sum(e["EventType"] == EventType.EXECUTION_STARTED for e in history) == 1
 
 
 async def test_durable_timer_fires(harness: Harness) -> None:
@@ -133,7 +133,7 @@ async def test_sub_orchestrations_with_generated_given_and_retried_ids(harness: 
     failing = await harness.engine.get_instance("parent-1-failing")
     assert failing is not None and failing.runtime_status is RuntimeStatus.FAILED
     history = await harness.engine.get_history("parent-1")
-    created = [e for e in history if e["EventType"] == h.SUB_ORCHESTRATION_CREATED]
+    created = [e for e in history if e["EventType"] == EventType.SUB_ORCHESTRATION_INSTANCE_CREATED]
     assert [e["InstanceId"] for e in created] == [
         "parent-1:0",
         "parent-1-named",
@@ -148,7 +148,7 @@ async def test_continue_as_new_restarts_with_fresh_history(harness: Harness) -> 
     assert json.loads(record.output or "") == 3
     assert record.input == "3"
     history = await harness.engine.get_history(record.instance_id)
-    started = [e for e in history if e["EventType"] == h.EXECUTION_STARTED]
+    started = [e for e in history if e["EventType"] == EventType.EXECUTION_STARTED]
     assert len(started) == 1 and started[0]["Input"] == "3"
 
 
@@ -233,5 +233,5 @@ async def test_plain_json_string_body_reaches_the_orchestrator_as_text(harness: 
     await harness.engine.raise_event(iid, "approval", "1")
     await harness.ended(iid)
     history = await harness.engine.get_history(iid)
-    started = next(e for e in history if e["EventType"] == h.EXECUTION_STARTED)
+    started = next(e for e in history if e["EventType"] == EventType.EXECUTION_STARTED)
     assert started["Input"] == '"plain text"'

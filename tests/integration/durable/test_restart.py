@@ -11,8 +11,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from devhost.durable import history as h
 from devhost.durable.models import RuntimeStatus
+from devhost.durable.protocol import EventType
 from tests.integration.durable.conftest import Harness
 from tests.support.waiting import wait_until_async
 
@@ -24,8 +24,8 @@ def marks(path: Path) -> list[int]:
 
 
 def assert_each_result_applied_once(history: list[dict], expected_tasks: int) -> None:
-    scheduled = [e["EventId"] for e in history if e["EventType"] == h.TASK_SCHEDULED]
-    completed = Counter(e["TaskScheduledId"] for e in history if e["EventType"] == h.TASK_COMPLETED)
+    scheduled = [e["EventId"] for e in history if e["EventType"] == EventType.TASK_SCHEDULED]
+    completed = Counter(e["TaskScheduledId"] for e in history if e["EventType"] == EventType.TASK_COMPLETED)
     assert len(scheduled) == expected_tasks
     assert sorted(completed) == sorted(scheduled)
     assert set(completed.values()) == {1}, f"results applied more than once: {completed}"
@@ -68,7 +68,7 @@ async def test_kill_9_mid_run_then_reopen_completes_once(harness: Harness, tmp_p
         async def progressed() -> bool:
             return len(marks(marks_path)) >= 8
 
-        await wait_until_async(progressed, timeout_s=30, message="the child host to run some activities")
+        await wait_until_async(progressed, timeout=30, message="the child host to run some activities")
     finally:
         os.kill(child.pid, signal.SIGKILL)
         await child.wait()

@@ -49,9 +49,9 @@ class Stack:
     def binding(self) -> str:
         return build_client_binding(self.public, self.rpc + "/", TASK_HUB)
 
-    async def wait_until(self, instance_id: str, *statuses: RuntimeStatus, timeout_s: float = 15.0) -> InstanceRecord:
+    async def wait_until(self, instance_id: str, *statuses: RuntimeStatus, timeout: float = 15.0) -> InstanceRecord:
         """Wait (engine-side, no sleeps) until the instance is in one of statuses (default: ended)."""
-        return await wait_for_status(self.engine, instance_id, *statuses, timeout_s=timeout_s)
+        return await wait_for_status(self.engine, instance_id, *statuses, timeout=timeout)
 
     async def wait_custom_status(self, instance_id: str, value: str) -> None:
         """Wait until the orchestrator set its custom status (it then waits for its event)."""

@@ -14,6 +14,7 @@ import pytest
 
 from devhost.durable import history as h
 from devhost.durable import replay as r
+from devhost.durable.protocol import EventType
 from tests.support.apps import import_test_app
 
 #: Orchestrator handles (context JSON text in, OrchestratorState JSON text out) by function name.
@@ -91,9 +92,14 @@ def test_chaining_schedules_one_activity_per_episode_and_returns_all_results(fun
     assert json.loads(last.output or "") == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
     # History layout: every episode starts with OrchestratorStarted and ends with OrchestratorCompleted.
     types = [e["EventType"] for e in driver.history]
-    assert types[:4] == [h.ORCHESTRATOR_STARTED, h.EXECUTION_STARTED, h.TASK_SCHEDULED, h.ORCHESTRATOR_COMPLETED]
-    assert types[-1] == h.EXECUTION_COMPLETED
-    assert types.count(h.ORCHESTRATOR_STARTED) == 4
+    assert types[:4] == [
+        EventType.ORCHESTRATOR_STARTED,
+        EventType.EXECUTION_STARTED,
+        EventType.TASK_SCHEDULED,
+        EventType.ORCHESTRATOR_COMPLETED,
+    ]
+    assert types[-1] == EventType.EXECUTION_COMPLETED
+    assert types.count(EventType.ORCHESTRATOR_STARTED) == 4
 
 
 def test_fan_out_completions_in_any_order_in_one_episode(functions: Handles) -> None:
@@ -121,16 +127,16 @@ def test_context_marks_only_the_current_episode_unplayed(functions: Handles) -> 
 def test_retry_sequence_for_two_failed_attempts(functions: Handles) -> None:
     driver = Driver(functions, "retry_orch", json.dumps({"key": "k", "fail_times": 5, "max": 2}))
     first = driver.start()
-    assert scheduled(first) == [(h.TASK_SCHEDULED, 0, "flaky")]
+    assert scheduled(first) == [(EventType.TASK_SCHEDULED, 0, "flaky")]
     second = driver.episode(driver.failed(0, "attempt 1 failed"))
-    assert scheduled(second) == [(h.TIMER_CREATED, 1, None)]
+    assert scheduled(second) == [(EventType.TIMER_CREATED, 1, None)]
     fire_at = second.timers[0].fire_at
     assert fire_at - h.parse_ts(second.events[0]["Timestamp"]) == timedelta(milliseconds=20)
     third = driver.episode(h.timer_fired(driver.stamp(), 1, second.timers[0].fire_at_text))
-    assert scheduled(third) == [(h.TASK_SCHEDULED, 2, "flaky")]
+    assert scheduled(third) == [(EventType.TASK_SCHEDULED, 2, "flaky")]
     assert [a.task_id for a in third.activities] == [2]
     fourth = driver.episode(driver.failed(2, "attempt 2 failed"))
-    assert scheduled(fourth) == [(h.TIMER_CREATED, 3, None)]
+    assert scheduled(fourth) == [(EventType.TIMER_CREATED, 3, None)]
     last = driver.episode(h.timer_fired(driver.stamp(), 3, fourth.timers[0].fire_at_text))
     assert last.outcome is r.Outcome.COMPLETED
     assert json.loads(last.output or "") == "gave up: attempt 2 failed \n details"
@@ -155,7 +161,7 @@ def test_failure_path_fails_with_the_orchestrator_error(functions: Handles) -> N
     assert decision.failure_message is not None
     assert decision.failure_message.startswith("Orchestrator function 'failing_orch' failed: ")
     assert "ValueError: kaboom" in decision.failure_message
-    assert decision.events[-1]["EventType"] == h.EXECUTION_COMPLETED
+    assert decision.events[-1]["EventType"] == EventType.EXECUTION_COMPLETED
     assert decision.events[-1]["OrchestrationStatus"] == 3
     assert not decision.activities
 
@@ -174,7 +180,7 @@ def test_timer_uses_deterministic_episode_time(functions: Handles) -> None:
     assert len(first.timers) == 1
     start = h.parse_ts(first.events[0]["Timestamp"])
     assert first.timers[0].fire_at == start + timedelta(milliseconds=300)
-    assert scheduled(first) == [(h.TIMER_CREATED, 0, None)]
+    assert scheduled(first) == [(EventType.TIMER_CREATED, 0, None)]
     last = driver.episode(h.timer_fired(first.timers[0].fire_at_text, 0, first.timers[0].fire_at_text))
     # current_utc_datetime after the timer is the second episode's OrchestratorStarted time.
     assert json.loads(last.output or "") == 1.0

@@ -13,17 +13,34 @@ export async function startOrchestration(knownNames = [], { appNames = knownName
   const listId = "orchestrator-names";
   const datalist = h("datalist", { id: listId }, ...knownNames.map((name) => h("option", { value: name })));
   const nameField = field("Orchestrator name", {
-    name: "name", required: true, list: listId, placeholder: knownNames[0] ? `e.g. ${knownNames[0]}` : "e.g. hello_orchestrator",
+    name: "name",
+    required: true,
+    list: listId,
+    placeholder: knownNames[0] ? `e.g. ${knownNames[0]}` : "e.g. hello_orchestrator",
     hint: knownNames.length ? "Type to see suggestions; any name may be typed." : undefined,
   });
-  const picks = appNames.length && appNames.length <= 12
-    ? h("div", { class: "name-picks", role: "group", "aria-label": "Orchestrators of this app" },
-      ...appNames.map((name) => h("button", { type: "button", class: "chip-button", onclick: (event) => {
-        const input = event.currentTarget.closest("form").elements.namedItem("name");
-        input.value = name;
-        input.focus();
-      } }, name)))
-    : null;
+  const picks =
+    appNames.length && appNames.length <= 12
+      ? h(
+          "div",
+          { class: "name-picks", role: "group", "aria-label": "Orchestrators of this app" },
+          ...appNames.map((name) =>
+            h(
+              "button",
+              {
+                type: "button",
+                class: "chip-button",
+                onclick: (event) => {
+                  const input = event.currentTarget.closest("form").elements.namedItem("name");
+                  input.value = name;
+                  input.focus();
+                },
+              },
+              name,
+            ),
+          ),
+        )
+      : null;
   return openDialog({
     title: "Start orchestration",
     submitLabel: "Start",
@@ -32,7 +49,12 @@ export async function startOrchestration(knownNames = [], { appNames = knownName
       picks,
       datalist,
       field("Instance ID", { name: "instanceId", hint: "Optional. Leave empty for a generated id." }),
-      field("Input (JSON)", { name: "input", multiline: true, placeholder: '{"city": "Tokyo"}', hint: "Optional JSON value." }),
+      field("Input (JSON)", {
+        name: "input",
+        multiline: true,
+        placeholder: '{"city": "Tokyo"}',
+        hint: "Optional JSON value.",
+      }),
     ].filter(Boolean),
     onSubmit: async (form) => {
       const name = value(form, "name").trim();
@@ -53,17 +75,31 @@ export function signalEntity(name, key) {
   return openDialog({
     title: known ? "Signal entity?" : "Signal an entity",
     description: known
-      ? h("span", {}, "Queue a one-way operation for ", h("code", {}, `@${name}@${key}`), ". It runs after the operations already queued.")
+      ? h(
+          "span",
+          {},
+          "Queue a one-way operation for ",
+          h("code", {}, `@${name}@${key}`),
+          ". It runs after the operations already queued.",
+        )
       : "Queue a one-way operation for an entity; an entity that does not exist yet is created by it.",
     submitLabel: "Signal",
     fields: [
       known ? null : field("Entity name", { name: "entityName", required: true, placeholder: "e.g. counter" }),
       known ? null : field("Entity key", { name: "entityKey", required: true, placeholder: "e.g. tokyo" }),
       field("Operation", { name: "operation", required: true, placeholder: "e.g. add" }),
-      field("Input (JSON)", { name: "input", multiline: true, placeholder: "1", hint: "Optional JSON value: what the entity's get_input() returns." }),
+      field("Input (JSON)", {
+        name: "input",
+        multiline: true,
+        placeholder: "1",
+        hint: "Optional JSON value: what the entity's get_input() returns.",
+      }),
     ].filter(Boolean),
     onSubmit: async (form) => {
-      const target = { name: known ? name : value(form, "entityName").trim(), key: known ? key : value(form, "entityKey").trim() };
+      const target = {
+        name: known ? name : value(form, "entityName").trim(),
+        key: known ? key : value(form, "entityKey").trim(),
+      };
       if (!target.name || !target.key) throw new Error("Entity name and key are required.");
       const operation = value(form, "operation").trim();
       if (!operation) throw new Error("Operation is required.");
@@ -84,7 +120,10 @@ function reasonAction({ instanceId, verb, path, description, danger = false }) {
     danger,
     fields: [field("Reason", { name: "reason", hint: "Optional; recorded with the instance." })],
     onSubmit: async (form) => {
-      await api(instancePath(instanceId, path), { method: "POST", body: { reason: value(form, "reason").trim() || undefined } });
+      await api(instancePath(instanceId, path), {
+        method: "POST",
+        body: { reason: value(form, "reason").trim() || undefined },
+      });
       toast(`${verb} requested for ${instanceId}`, "success");
       return true;
     },
@@ -92,13 +131,29 @@ function reasonAction({ instanceId, verb, path, description, danger = false }) {
 }
 
 export const terminate = (instanceId) =>
-  reasonAction({ instanceId, verb: "Terminate", path: "/terminate", danger: true, description: "The orchestration stops for good; running activities are abandoned." });
+  reasonAction({
+    instanceId,
+    verb: "Terminate",
+    path: "/terminate",
+    danger: true,
+    description: "The orchestration stops for good; running activities are abandoned.",
+  });
 export const suspend = (instanceId) =>
-  reasonAction({ instanceId, verb: "Suspend", path: "/suspend", description: "New events are held until the instance is resumed." });
+  reasonAction({
+    instanceId,
+    verb: "Suspend",
+    path: "/suspend",
+    description: "New events are held until the instance is resumed.",
+  });
 export const resume = (instanceId) =>
   reasonAction({ instanceId, verb: "Resume", path: "/resume", description: "Held events are delivered again." });
 export const rewind = (instanceId) =>
-  reasonAction({ instanceId, verb: "Rewind", path: "/rewind", description: "The failed tasks are retried; completed work is kept." });
+  reasonAction({
+    instanceId,
+    verb: "Rewind",
+    path: "/rewind",
+    description: "The failed tasks are retried; completed work is kept.",
+  });
 
 /** Raise an external event with a JSON payload. */
 export function raiseEvent(instanceId) {
@@ -165,7 +220,11 @@ export function purgeByFilter({ createdFrom, createdTo, statuses }) {
     danger: true,
     onSubmit: async () => {
       if (!chosen.length) throw new Error("The status filter selects no ended status; nothing would be purged.");
-      const body = { createdFrom: createdFrom || "1970-01-01T00:00:00Z", createdTo: createdTo || undefined, statuses: chosen };
+      const body = {
+        createdFrom: createdFrom || "1970-01-01T00:00:00Z",
+        createdTo: createdTo || undefined,
+        statuses: chosen,
+      };
       const result = await api("/api/purge", { method: "POST", body });
       toast(`Purged ${result.instancesDeleted} instance(s)`, "success");
       return result.instancesDeleted;

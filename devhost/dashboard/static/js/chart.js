@@ -1,4 +1,6 @@
-// A small SVG column chart (no library): completions per second over time.
+// A small SVG column chart (no library): completions per second over time, with the same numbers in a visually
+// hidden table for screen readers (the chart is an image to them). Both are built from the same buckets on every
+// render, so the table always matches the bars.
 
 import { h, svg } from "./dom.js";
 
@@ -20,7 +22,11 @@ export function completionsChart(buckets, { height = 220 } = {}) {
     const y = pad.top + innerH * (1 - fraction);
     chart.append(
       svg("line", { x1: pad.left, x2: width - pad.right, y1: y, y2: y, class: "chart-grid" }),
-      svg("text", { x: pad.left - 6, y: y + 4, class: "chart-label", "text-anchor": "end" }, formatRate(top * fraction)),
+      svg(
+        "text",
+        { x: pad.left - 6, y: y + 4, class: "chart-label", "text-anchor": "end" },
+        formatRate(top * fraction),
+      ),
     );
   }
   buckets.forEach((bucket, index) => {
@@ -32,7 +38,7 @@ export function completionsChart(buckets, { height = 220 } = {}) {
       height: Math.max(barH, 0),
       class: "chart-bar",
     });
-    rect.append(svg("title", {}, `${new Date(bucket.start).toLocaleTimeString()}: ${bucket.count} completed (${bucket.perSecond}/s)`));
+    rect.append(svg("title", {}, `${bucketTime(bucket)}: ${bucket.count} completed (${bucket.perSecond}/s)`));
     chart.append(rect);
   });
   if (buckets.length) {
@@ -43,7 +49,54 @@ export function completionsChart(buckets, { height = 220 } = {}) {
       svg("text", { x: width - pad.right, y: height - 6, class: "chart-label", "text-anchor": "end" }, lastEnd),
     );
   }
-  return h("figure", { class: "chart-figure" }, chart, h("figcaption", { class: "muted" }, label));
+  return h(
+    "figure",
+    { class: "chart-figure" },
+    chart,
+    chartDataTable(buckets),
+    h("figcaption", { class: "muted" }, label),
+  );
+}
+
+/** The chart's numbers as a table, one row per bucket: visually hidden, read by screen readers. */
+function chartDataTable(buckets) {
+  const rows = buckets.length
+    ? buckets.map((bucket) =>
+        h(
+          "tr",
+          {},
+          h("th", { scope: "row" }, h("time", { datetime: bucket.start }, bucketTime(bucket))),
+          h("td", {}, bucket.count),
+          h("td", {}, bucket.perSecond),
+        ),
+      )
+    : [h("tr", {}, h("td", { colspan: 3 }, "No data in this window."))];
+  return h(
+    "div",
+    { class: "visually-hidden chart-data" },
+    h(
+      "table",
+      {},
+      h("caption", {}, "Completions per bucket (the chart's data)"),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          h("th", { scope: "col" }, "Bucket starting"),
+          h("th", { scope: "col" }, "Completed"),
+          h("th", { scope: "col" }, "Per second"),
+        ),
+      ),
+      h("tbody", {}, ...rows),
+    ),
+  );
+}
+
+/** A bucket's start as a local time of day, as on the bars' tooltips. */
+function bucketTime(bucket) {
+  return new Date(bucket.start).toLocaleTimeString();
 }
 
 function niceCeil(value) {

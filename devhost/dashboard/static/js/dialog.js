@@ -31,7 +31,8 @@ export function openDialog({ title, description, fields = [], submitLabel = "OK"
     };
     dialog.addEventListener("close", () => {
       dialog.remove();
-      if (previousFocus && typeof previousFocus.focus === "function" && previousFocus.isConnected) previousFocus.focus();
+      if (previousFocus && typeof previousFocus.focus === "function" && previousFocus.isConnected)
+        previousFocus.focus();
       resolve(result);
     });
     cancel.addEventListener("click", close);
@@ -58,12 +59,29 @@ export function openDialog({ title, description, fields = [], submitLabel = "OK"
 }
 
 /** Labelled text input (or textarea with `multiline`). */
-export function field(label, { name, value = "", placeholder = "", multiline = false, required = false, hint, type = "text", list } = {}) {
+export function field(
+  label,
+  { name, value = "", placeholder = "", multiline = false, required = false, hint, type = "text", list } = {},
+) {
   const id = `f-${name}-${Math.random().toString(36).slice(2, 7)}`;
   const hintId = hint ? `${id}-hint` : undefined;
   const control = multiline
-    ? h("textarea", { id, name, rows: 6, placeholder, spellcheck: "false", "aria-describedby": hintId, required }, value)
-    : h("input", { id, name, type, value, placeholder, autocomplete: "off", "aria-describedby": hintId, required, list });
+    ? h(
+        "textarea",
+        { id, name, rows: 6, placeholder, spellcheck: "false", "aria-describedby": hintId, required },
+        value,
+      )
+    : h("input", {
+        id,
+        name,
+        type,
+        value,
+        placeholder,
+        autocomplete: "off",
+        "aria-describedby": hintId,
+        required,
+        list,
+      });
   return h(
     "div",
     { class: "field" },
@@ -76,7 +94,12 @@ export function field(label, { name, value = "", placeholder = "", multiline = f
 /** Labelled checkbox. */
 export function checkbox(label, { name, checked = false } = {}) {
   const id = `c-${name}-${Math.random().toString(36).slice(2, 7)}`;
-  return h("div", { class: "field check" }, h("input", { id, name, type: "checkbox", checked }), h("label", { for: id }, label));
+  return h(
+    "div",
+    { class: "field check" },
+    h("input", { id, name, type: "checkbox", checked }),
+    h("label", { for: id }, label),
+  );
 }
 
 /** Parse optional JSON text from a form field; throws a readable error. */

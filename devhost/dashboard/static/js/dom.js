@@ -33,7 +33,8 @@ function append(el, children) {
 export function svg(tag, attrs = {}, ...children) {
   const el = document.createElementNS("http://www.w3.org/2000/svg", tag);
   for (const [key, value] of Object.entries(attrs)) el.setAttribute(key, String(value));
-  for (const child of children) if (child) el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  for (const child of children)
+    if (child) el.append(child instanceof Node ? child : document.createTextNode(String(child)));
   return el;
 }
 
@@ -45,7 +46,12 @@ export function replace(el, ...children) {
 }
 
 const timeFormat = new Intl.DateTimeFormat(undefined, {
-  year: "numeric", month: "short", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit",
+  year: "numeric",
+  month: "short",
+  day: "2-digit",
+  hour: "2-digit",
+  minute: "2-digit",
+  second: "2-digit",
 });
 
 /** Local, readable date-time for an ISO string ("" for null). */
@@ -77,12 +83,26 @@ export function fmtDuration(ms) {
   return `${Math.floor(hours / 24)} d ${hours % 24} h`;
 }
 
-export const STATUSES = ["Running", "Pending", "Suspended", "Completed", "Failed", "Terminated", "Canceled", "ContinuedAsNew"];
+export const STATUSES = [
+  "Running",
+  "Pending",
+  "Suspended",
+  "Completed",
+  "Failed",
+  "Terminated",
+  "Canceled",
+  "ContinuedAsNew",
+];
 export const TERMINAL = new Set(["Completed", "Failed", "Terminated", "Canceled"]);
 
 /** Coloured status pill; colour comes from the status, text always states it (not colour alone). */
 export function statusBadge(status) {
-  return h("span", { class: `badge status-${String(status).toLowerCase()}` }, h("span", { class: "dot", "aria-hidden": "true" }), status);
+  return h(
+    "span",
+    { class: `badge status-${String(status).toLowerCase()}` },
+    h("span", { class: "dot", "aria-hidden": "true" }),
+    status,
+  );
 }
 
 /** JSON value rendered in a <pre> (strings that are not JSON are shown as they are). */
@@ -138,7 +158,8 @@ export function panel(title, ...children) {
 /** Re-render inside `root` without stealing keyboard focus: refocus the element with the same key afterwards. */
 export function keepFocus(root, render) {
   const active = document.activeElement;
-  const key = active && root.contains(active) ? active.dataset.focusKey || active.getAttribute("href") || active.id : null;
+  const key =
+    active && root.contains(active) ? active.dataset.focusKey || active.getAttribute("href") || active.id : null;
   render();
   if (!key) return;
   const again = [...root.querySelectorAll("[data-focus-key], a[href], [id]")].find(

@@ -1,7 +1,7 @@
 // Entry point: hash router, live updates (server-sent events, polling as the fallback) and the header controls.
 
-import { api } from "./api.js";
 import { startOrchestration } from "./actions.js";
+import { api } from "./api.js";
 import { h, replace, toast } from "./dom.js";
 import * as detailView from "./views/detail.js";
 import * as entitiesView from "./views/entities.js";
@@ -22,7 +22,8 @@ function parseHash() {
   const hash = location.hash.startsWith("#/") ? location.hash.slice(2) : "instances";
   const [path, search = ""] = hash.split("?");
   const params = new URLSearchParams(search);
-  if (path.startsWith("instance/")) return { name: "detail", view: detailView, arg: decodeURIComponent(path.slice(9)), params };
+  if (path.startsWith("instance/"))
+    return { name: "detail", view: detailView, arg: decodeURIComponent(path.slice(9)), params };
   if (path === "overview") return { name: "overview", view: overviewView, params };
   if (path === "queues") return { name: "queues", view: queuesView, params };
   if (path === "entities") return { name: "entities", view: entitiesView, params };
@@ -40,7 +41,14 @@ export function navigate(hash, { replace: replaceEntry = false } = {}) {
   }
 }
 
-const context = { navigate, live: () => liveToggle.checked, settings: {}, refreshSoon: () => { live.dirty = true; } };
+const context = {
+  navigate,
+  live: () => liveToggle.checked,
+  settings: {},
+  refreshSoon: () => {
+    live.dirty = true;
+  },
+};
 let current = null;
 
 async function route() {
@@ -75,9 +83,10 @@ function setLiveStatus(text) {
 function setMode(mode) {
   live.mode = mode;
   document.body.dataset.live = mode;
-  liveToggle.closest("label").title = mode === "events"
-    ? "Updates are pushed by the server as instances change"
-    : "Server events are unavailable: polling every 2 seconds";
+  liveToggle.closest("label").title =
+    mode === "events"
+      ? "Updates are pushed by the server as instances change"
+      : "Server events are unavailable: polling every 2 seconds";
 }
 
 /** Refresh the current view once; a request arriving meanwhile runs once more afterwards (never in parallel). */

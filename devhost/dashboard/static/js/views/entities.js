@@ -1,8 +1,8 @@
 // Entities: the task hub's durable entities (name, key, last operation, state preview), a detail with the
 // whole state, and a "Signal" action. Entities change without instance events, so this view polls.
 
-import { api } from "../api.js";
 import { signalEntity } from "../actions.js";
+import { api } from "../api.js";
 import { fmtTime, h, jsonBlock, keepFocus, loading, panel, replace } from "../dom.js";
 
 export const title = () => "Entities";
@@ -18,15 +18,32 @@ export function mount(container, { params }, ctx) {
   const listSlot = h("div", {}, loading());
   const detailSlot = h("div", { class: "entity-detail" });
   const status = h("p", { class: "list-status", role: "status", "aria-live": "polite" });
-  replace(container,
-    h("div", { class: "view-head" }, h("h1", {}, "Entities"),
-      h("button", { type: "button", class: "secondary", onclick: async () => {
-        const target = await signalEntity();
-        if (target) ctx.navigate(entityHash(target.name, target.key));
-      } }, "Signal an entity…")),
-    h("div", { class: "entities-layout" },
+  replace(
+    container,
+    h(
+      "div",
+      { class: "view-head" },
+      h("h1", {}, "Entities"),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "secondary",
+          onclick: async () => {
+            const target = await signalEntity();
+            if (target) ctx.navigate(entityHash(target.name, target.key));
+          },
+        },
+        "Signal an entity…",
+      ),
+    ),
+    h(
+      "div",
+      { class: "entities-layout" },
       h("div", {}, h("div", { class: "table-wrap" }, listSlot), status),
-      detailSlot));
+      detailSlot,
+    ),
+  );
 
   function readSelection(p) {
     const name = p.get("name");
@@ -52,27 +69,69 @@ export function mount(container, { params }, ctx) {
       ? `${data.entities.length} entit${data.entities.length === 1 ? "y" : "ies"}${data.entities.length >= data.top ? ` (the ${data.top} most recent)` : ""}.`
       : "";
     if (!data.entities.length) {
-      replace(listSlot, h("p", { class: "empty-note muted" }, "No entities yet. An entity appears once it has been signalled and has state."));
+      replace(
+        listSlot,
+        h(
+          "p",
+          { class: "empty-note muted" },
+          "No entities yet. An entity appears once it has been signalled and has state.",
+        ),
+      );
       return;
     }
-    const rows = data.entities.map((row) => h("tr", { class: isSelected(row) ? "selected" : undefined, dataset: { entityId: row.entityId } },
-      h("td", {}, row.name),
-      h("td", { class: "mono" }, h("a", { href: entityHash(row.name, row.key), "aria-current": isSelected(row) ? "true" : undefined }, row.key || "(empty key)")),
-      h("td", {}, row.lastOperationTime ? h("time", { datetime: row.lastOperationTime }, fmtTime(row.lastOperationTime)) : "—"),
-      h("td", { class: "mono state-preview", title: row.statePreview }, row.statePreview),
-    ));
-    keepFocus(listSlot, () => replace(listSlot, h("table", { class: "grid entities" },
-      h("caption", { class: "visually-hidden" }, "Durable entities, most recently operated first"),
-      h("thead", {}, h("tr", {}, ...["Name", "Key", "Last operation", "State"].map((t) => h("th", { scope: "col" }, t)))),
-      h("tbody", {}, ...rows))));
+    const rows = data.entities.map((row) =>
+      h(
+        "tr",
+        { class: isSelected(row) ? "selected" : undefined, dataset: { entityId: row.entityId } },
+        h("td", {}, row.name),
+        h(
+          "td",
+          { class: "mono" },
+          h(
+            "a",
+            { href: entityHash(row.name, row.key), "aria-current": isSelected(row) ? "true" : undefined },
+            row.key || "(empty key)",
+          ),
+        ),
+        h(
+          "td",
+          {},
+          row.lastOperationTime ? h("time", { datetime: row.lastOperationTime }, fmtTime(row.lastOperationTime)) : "—",
+        ),
+        h("td", { class: "mono state-preview", title: row.statePreview }, row.statePreview),
+      ),
+    );
+    keepFocus(listSlot, () =>
+      replace(
+        listSlot,
+        h(
+          "table",
+          { class: "grid entities" },
+          h("caption", { class: "visually-hidden" }, "Durable entities, most recently operated first"),
+          h(
+            "thead",
+            {},
+            h("tr", {}, ...["Name", "Key", "Last operation", "State"].map((t) => h("th", { scope: "col" }, t))),
+          ),
+          h("tbody", {}, ...rows),
+        ),
+      ),
+    );
   }
 
   async function loadDetail({ quiet = false } = {}) {
     const seq = ++requestSeq;
     if (!selected) {
       detailSignature = "";
-      replace(detailSlot, h("section", { class: "panel entity-hint" }, h("h2", {}, "Entity state"),
-        h("p", { class: "muted" }, "Choose an entity to see its whole state and to signal it.")));
+      replace(
+        detailSlot,
+        h(
+          "section",
+          { class: "panel entity-hint" },
+          h("h2", {}, "Entity state"),
+          h("p", { class: "muted" }, "Choose an entity to see its whole state and to signal it."),
+        ),
+      );
       return;
     }
     const { name, key } = selected;
@@ -82,9 +141,20 @@ export function mount(container, { params }, ctx) {
     } catch (err) {
       if (seq !== requestSeq) return;
       detailSignature = "";
-      replace(detailSlot, panel(`@${name}@${key}`,
-        h("p", { class: err.status === 404 ? "notice" : "notice error" }, err.status === 404 ? "This entity has no state (it was never signalled, or it was deleted)." : `Could not load the entity: ${err.message}`),
-        signalButton(name, key)));
+      replace(
+        detailSlot,
+        panel(
+          `@${name}@${key}`,
+          h(
+            "p",
+            { class: err.status === 404 ? "notice" : "notice error" },
+            err.status === 404
+              ? "This entity has no state (it was never signalled, or it was deleted)."
+              : `Could not load the entity: ${err.message}`,
+          ),
+          signalButton(name, key),
+        ),
+      );
       if (quiet && err.status !== 404) throw err;
       return;
     }
@@ -93,22 +163,57 @@ export function mount(container, { params }, ctx) {
     if (signature === detailSignature) return;
     detailSignature = signature;
     const item = (term, ...value) => [h("dt", {}, term), h("dd", {}, ...value)];
-    keepFocus(detailSlot, () => replace(detailSlot, h("section", { class: "panel", "aria-labelledby": "entity-title" },
-      h("div", { class: "panel-head" }, h("h2", { id: "entity-title" }, h("span", { class: "mono" }, detail.entityId)), signalButton(detail.name, detail.key)),
-      h("dl", { class: "summary" },
-        item("Name", detail.name),
-        item("Key", h("span", { class: "mono" }, detail.key)),
-        item("Last operation", detail.lastOperationTime ? h("time", { datetime: detail.lastOperationTime }, fmtTime(detail.lastOperationTime)) : "—"),
-        item("State size", `${detail.stateSize.toLocaleString()} characters`),
-        detail.lockedBy ? item("Locked by", h("a", { class: "mono", href: `#/instance/${encodeURIComponent(detail.lockedBy)}` }, detail.lockedBy)) : null),
-      h("h3", { class: "sub-heading" }, "State"),
-      jsonBlock(detail.state, { empty: "(no state)" }))));
+    keepFocus(detailSlot, () =>
+      replace(
+        detailSlot,
+        h(
+          "section",
+          { class: "panel", "aria-labelledby": "entity-title" },
+          h(
+            "div",
+            { class: "panel-head" },
+            h("h2", { id: "entity-title" }, h("span", { class: "mono" }, detail.entityId)),
+            signalButton(detail.name, detail.key),
+          ),
+          h(
+            "dl",
+            { class: "summary" },
+            item("Name", detail.name),
+            item("Key", h("span", { class: "mono" }, detail.key)),
+            item(
+              "Last operation",
+              detail.lastOperationTime
+                ? h("time", { datetime: detail.lastOperationTime }, fmtTime(detail.lastOperationTime))
+                : "—",
+            ),
+            item("State size", `${detail.stateSize.toLocaleString()} characters`),
+            detail.lockedBy
+              ? item(
+                  "Locked by",
+                  h("a", { class: "mono", href: `#/instance/${encodeURIComponent(detail.lockedBy)}` }, detail.lockedBy),
+                )
+              : null,
+          ),
+          h("h3", { class: "sub-heading" }, "State"),
+          jsonBlock(detail.state, { empty: "(no state)" }),
+        ),
+      ),
+    );
   }
 
   function signalButton(name, key) {
-    return h("button", { type: "button", class: "primary", dataset: { focusKey: "signal" }, onclick: async () => {
-      if (await signalEntity(name, key)) ctx.refreshSoon();
-    } }, "Signal…");
+    return h(
+      "button",
+      {
+        type: "button",
+        class: "primary",
+        dataset: { focusKey: "signal" },
+        onclick: async () => {
+          if (await signalEntity(name, key)) ctx.refreshSoon();
+        },
+      },
+      "Signal…",
+    );
   }
 
   const loadAll = (options) => Promise.all([loadList(options), loadDetail(options)]);

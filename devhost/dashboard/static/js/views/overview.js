@@ -14,13 +14,25 @@ const WINDOWS = [
 
 export function mount(container, { params }, ctx) {
   let windowChoice = WINDOWS.find((w) => w.value === params.get("window")) || WINDOWS[0];
-  const select = h("select", { id: "ov-window", onchange: () => ctx.navigate(`#/overview${qs({ window: select.value === "300" ? "" : select.value })}`) },
-    ...WINDOWS.map((w) => h("option", { value: w.value, selected: w === windowChoice }, w.label)));
+  const select = h(
+    "select",
+    {
+      id: "ov-window",
+      onchange: () => ctx.navigate(`#/overview${qs({ window: select.value === "300" ? "" : select.value })}`),
+    },
+    ...WINDOWS.map((w) => h("option", { value: w.value, selected: w === windowChoice }, w.label)),
+  );
   const body = h("div", { class: "overview" }, loading());
-  replace(container,
-    h("div", { class: "view-head" }, h("h1", {}, "Overview"),
-      h("div", { class: "filter inline" }, h("label", { for: select.id }, "Chart window"), select)),
-    body);
+  replace(
+    container,
+    h(
+      "div",
+      { class: "view-head" },
+      h("h1", {}, "Overview"),
+      h("div", { class: "filter inline" }, h("label", { for: select.id }, "Chart window"), select),
+    ),
+    body,
+  );
 
   async function load({ quiet = false } = {}) {
     let data;
@@ -32,33 +44,90 @@ export function mount(container, { params }, ctx) {
       return;
     }
     const statusCards = Object.entries(data.statusCounts).map(([status, count]) =>
-      h("a", { class: `stat-card status-${status.toLowerCase()}`, href: `#/instances?status=${status}` },
-        h("span", { class: "stat-value" }, count.toLocaleString()), statusBadge(status)));
+      h(
+        "a",
+        { class: `stat-card status-${status.toLowerCase()}`, href: `#/instances?status=${status}` },
+        h("span", { class: "stat-value" }, count.toLocaleString()),
+        statusBadge(status),
+      ),
+    );
     const names = Object.entries(data.nameCounts);
     const maxName = Math.max(1, ...names.map(([, n]) => n));
     const nameRows = names.map(([name, count]) => {
       const bar = h("span", { class: "hbar" });
       bar.style.width = `${(count / maxName) * 100}%`;
-      return h("tr", {},
+      return h(
+        "tr",
+        {},
         h("td", {}, h("a", { href: `#/instances${qs({ name })}` }, name)),
         h("td", { class: "num" }, count.toLocaleString()),
-        h("td", { class: "bar-cell", "aria-hidden": "true" }, bar));
+        h("td", { class: "bar-cell", "aria-hidden": "true" }, bar),
+      );
     });
     const d = data.activityDurationsMs;
-    const percentile = (label, value) => h("div", { class: "stat-card plain" }, h("span", { class: "stat-value" }, fmtDuration(value)), h("span", { class: "stat-label" }, label));
-    keepFocus(body, () => replace(body,
-      h("p", { class: "notice" }, `${data.total.toLocaleString()} instances in the task hub.`),
-      panel("Instances by status", h("div", { class: "stat-grid" }, ...statusCards)),
-      panel("Completions per second", completionsChart(data.completions.buckets)),
-      h("div", { class: "io two" },
-        panel("Instances by orchestrator", names.length
-          ? h("table", { class: "grid names" }, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Orchestrator"), h("th", { scope: "col", class: "num" }, "Instances"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Share")))), h("tbody", {}, ...nameRows))
-          : h("p", { class: "muted" }, "No instances yet.")),
-        panel("Activity durations", d.count
-          ? h("div", {}, h("div", { class: "stat-grid small" }, percentile("p50", d.p50), percentile("p90", d.p90), percentile("p95", d.p95), percentile("p99", d.p99), percentile("max", d.max)),
-            h("p", { class: "muted" }, `From ${d.count.toLocaleString()} recent activity runs (scheduled to completed).`))
-          : h("p", { class: "muted" }, "No finished activities yet."))),
-    ));
+    const percentile = (label, value) =>
+      h(
+        "div",
+        { class: "stat-card plain" },
+        h("span", { class: "stat-value" }, fmtDuration(value)),
+        h("span", { class: "stat-label" }, label),
+      );
+    keepFocus(body, () =>
+      replace(
+        body,
+        h("p", { class: "notice" }, `${data.total.toLocaleString()} instances in the task hub.`),
+        panel("Instances by status", h("div", { class: "stat-grid" }, ...statusCards)),
+        panel("Completions per second", completionsChart(data.completions.buckets)),
+        h(
+          "div",
+          { class: "io two" },
+          panel(
+            "Instances by orchestrator",
+            names.length
+              ? h(
+                  "table",
+                  { class: "grid names" },
+                  h(
+                    "thead",
+                    {},
+                    h(
+                      "tr",
+                      {},
+                      h("th", { scope: "col" }, "Orchestrator"),
+                      h("th", { scope: "col", class: "num" }, "Instances"),
+                      h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Share")),
+                    ),
+                  ),
+                  h("tbody", {}, ...nameRows),
+                )
+              : h("p", { class: "muted" }, "No instances yet."),
+          ),
+          panel(
+            "Activity durations",
+            d.count
+              ? h(
+                  "div",
+                  {},
+                  h(
+                    "div",
+                    { class: "stat-grid small" },
+                    percentile("p50", d.p50),
+                    percentile("p90", d.p90),
+                    percentile("p95", d.p95),
+                    percentile("p99", d.p99),
+                    percentile("max", d.max),
+                  ),
+                  h(
+                    "p",
+                    { class: "muted" },
+                    `From ${d.count.toLocaleString()} recent activity runs (scheduled to completed).`,
+                  ),
+                )
+              : h("p", { class: "muted" }, "No finished activities yet."),
+          ),
+        ),
+      ),
+    );
   }
 
   load();

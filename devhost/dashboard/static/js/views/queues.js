@@ -13,19 +13,35 @@ export function mount(container, { params }, ctx) {
   const queuesSlot = h("div", {}, loading());
   const peekSlot = h("div", {});
   const resultsSlot = h("div", {}, loading());
-  replace(container,
+  replace(
+    container,
     h("div", { class: "view-head" }, h("h1", {}, "Queues")),
     panel("Storage queues", queuesSlot),
     peekSlot,
-    panel("Collected results", resultsSlot));
+    panel("Collected results", resultsSlot),
+  );
 
-  const unavailable = (err) => h("p", { class: "notice error", role: "alert" },
-    err.status === 503 ? `Storage is unavailable: ${err.message}` : `Could not load: ${err.message}`);
+  const unavailable = (err) =>
+    h(
+      "p",
+      { class: "notice error", role: "alert" },
+      err.status === 503 ? `Storage is unavailable: ${err.message}` : `Could not load: ${err.message}`,
+    );
 
   const peekButton = (name, count) =>
-    h("button", { type: "button", class: selected === name ? "secondary pressed" : "secondary", "aria-pressed": String(selected === name), dataset: { focusKey: `peek:${name}` },
-      onclick: () => ctx.navigate(`#/queues${qs({ peek: selected === name ? "" : name })}`) },
-      `Peek`, h("span", { class: "visually-hidden" }, ` ${name}`), count ? ` (${count})` : "");
+    h(
+      "button",
+      {
+        type: "button",
+        class: selected === name ? "secondary pressed" : "secondary",
+        "aria-pressed": String(selected === name),
+        dataset: { focusKey: `peek:${name}` },
+        onclick: () => ctx.navigate(`#/queues${qs({ peek: selected === name ? "" : name })}`),
+      },
+      `Peek`,
+      h("span", { class: "visually-hidden" }, ` ${name}`),
+      count ? ` (${count})` : "",
+    );
 
   async function loadQueues() {
     let data;
@@ -36,7 +52,10 @@ export function mount(container, { params }, ctx) {
       return;
     }
     if (!data.configured) {
-      replace(queuesSlot, h("p", { class: "muted" }, "No storage connection is configured, so there are no queues to show."));
+      replace(
+        queuesSlot,
+        h("p", { class: "muted" }, "No storage connection is configured, so there are no queues to show."),
+      );
       return;
     }
     if (!data.queues.length) {
@@ -44,28 +63,80 @@ export function mount(container, { params }, ctx) {
       return;
     }
     const count = (q) => (q.exists ? (q.approximateMessageCount ?? 0).toLocaleString() : "—");
-    const rows = data.queues.map((pair) => h("tr", { dataset: { queue: pair.name } },
-      h("td", { class: "mono" }, pair.name, pair.watched ? h("span", { class: "tag", title: "Read by the app's queue triggers" }, "trigger") : null,
-        pair.queue.exists ? null : h("span", { class: "muted" }, " (not created yet)")),
-      h("td", { class: "num" }, count(pair.queue)),
-      h("td", {}, pair.queue.exists ? peekButton(pair.queue.name, 0) : ""),
-      h("td", { class: "mono" }, pair.poison.name),
-      h("td", { class: `num${pair.poison.approximateMessageCount ? " warn" : ""}` }, count(pair.poison)),
-      h("td", {}, pair.poison.exists ? peekButton(pair.poison.name, 0) : "")));
-    keepFocus(queuesSlot, () => replace(queuesSlot, h("div", { class: "table-wrap" }, h("table", { class: "grid queues" },
-      h("caption", { class: "visually-hidden" }, "Queues and their poison queues with approximate message counts"),
-      h("thead", {}, h("tr", {}, ...["Queue", "Messages", "", "Poison queue", "Poison messages", ""].map((t, i) =>
-        h("th", { scope: "col", class: i === 1 || i === 4 ? "num" : undefined }, t || h("span", { class: "visually-hidden" }, "Actions"))))),
-      h("tbody", {}, ...rows)))));
+    const rows = data.queues.map((pair) =>
+      h(
+        "tr",
+        { dataset: { queue: pair.name } },
+        h(
+          "td",
+          { class: "mono" },
+          pair.name,
+          pair.watched ? h("span", { class: "tag", title: "Read by the app's queue triggers" }, "trigger") : null,
+          pair.queue.exists ? null : h("span", { class: "muted" }, " (not created yet)"),
+        ),
+        h("td", { class: "num" }, count(pair.queue)),
+        h("td", {}, pair.queue.exists ? peekButton(pair.queue.name, 0) : ""),
+        h("td", { class: "mono" }, pair.poison.name),
+        h("td", { class: `num${pair.poison.approximateMessageCount ? " warn" : ""}` }, count(pair.poison)),
+        h("td", {}, pair.poison.exists ? peekButton(pair.poison.name, 0) : ""),
+      ),
+    );
+    keepFocus(queuesSlot, () =>
+      replace(
+        queuesSlot,
+        h(
+          "div",
+          { class: "table-wrap" },
+          h(
+            "table",
+            { class: "grid queues" },
+            h(
+              "caption",
+              { class: "visually-hidden" },
+              "Queues and their poison queues with approximate message counts",
+            ),
+            h(
+              "thead",
+              {},
+              h(
+                "tr",
+                {},
+                ...["Queue", "Messages", "", "Poison queue", "Poison messages", ""].map((t, i) =>
+                  h(
+                    "th",
+                    { scope: "col", class: i === 1 || i === 4 ? "num" : undefined },
+                    t || h("span", { class: "visually-hidden" }, "Actions"),
+                  ),
+                ),
+              ),
+            ),
+            h("tbody", {}, ...rows),
+          ),
+        ),
+      ),
+    );
   }
 
   async function requeue(queue, message) {
     const done = await openDialog({
       title: "Requeue message?",
-      description: h("span", {}, "Send message ", h("code", {}, message.id), " back to ", h("code", {}, queue.replace(/-poison$/, "")), " and delete it from ", h("code", {}, queue), "."),
+      description: h(
+        "span",
+        {},
+        "Send message ",
+        h("code", {}, message.id),
+        " back to ",
+        h("code", {}, queue.replace(/-poison$/, "")),
+        " and delete it from ",
+        h("code", {}, queue),
+        ".",
+      ),
       submitLabel: "Requeue",
       onSubmit: async () => {
-        const result = await api(`/api/queues/${encodeURIComponent(queue)}/messages/${encodeURIComponent(message.id)}/requeue`, { method: "POST" });
+        const result = await api(
+          `/api/queues/${encodeURIComponent(queue)}/messages/${encodeURIComponent(message.id)}/requeue`,
+          { method: "POST" },
+        );
         toast(`Message sent back to ${result.queue}`, "success");
         return true;
       },
@@ -94,21 +165,76 @@ export function mount(container, { params }, ctx) {
     const signature = `${selected}|${data.messages.map((m) => `${m.id}:${m.dequeueCount}`).join(",")}`;
     if (signature === peekSignature && peekSlot.firstChild) return;
     peekSignature = signature;
-    const rows = data.messages.map((message) => h("tr", { dataset: { messageId: message.id } },
-      h("td", { class: "mono" }, message.id),
-      h("td", {}, fmtTime(message.insertedOn)),
-      h("td", { class: "num" }, message.dequeueCount ?? ""),
-      h("td", { class: "content-cell" },
-        h("details", {}, h("summary", {}, preview(message.isJson ? message.json : message.decoded, 100), message.encoding === "base64" ? h("span", { class: "tag" }, "base64") : null),
-          jsonBlock(message.isJson ? message.json : message.decoded))),
-      isPoison ? h("td", {}, h("button", { type: "button", class: "secondary", dataset: { focusKey: `requeue:${message.id}` }, onclick: () => requeue(selected, message) }, "Requeue")) : null));
-    keepFocus(peekSlot, () => replace(peekSlot, panel(`Messages in ${selected}`,
-      h("p", { class: "muted" }, `The first ${data.messages.length} visible message(s), peeked without dequeuing.`),
-      data.messages.length
-        ? h("div", { class: "table-wrap" }, h("table", { class: "grid messages" },
-          h("thead", {}, h("tr", {}, ...["Message ID", "Inserted", "Dequeued", "Content"].map((t) => h("th", { scope: "col" }, t)), isPoison ? h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")) : null)),
-          h("tbody", {}, ...rows)))
-        : h("p", { class: "muted" }, "No visible messages."))));
+    const rows = data.messages.map((message) =>
+      h(
+        "tr",
+        { dataset: { messageId: message.id } },
+        h("td", { class: "mono" }, message.id),
+        h("td", {}, fmtTime(message.insertedOn)),
+        h("td", { class: "num" }, message.dequeueCount ?? ""),
+        h(
+          "td",
+          { class: "content-cell" },
+          h(
+            "details",
+            {},
+            h(
+              "summary",
+              {},
+              preview(message.isJson ? message.json : message.decoded, 100),
+              message.encoding === "base64" ? h("span", { class: "tag" }, "base64") : null,
+            ),
+            jsonBlock(message.isJson ? message.json : message.decoded),
+          ),
+        ),
+        isPoison
+          ? h(
+              "td",
+              {},
+              h(
+                "button",
+                {
+                  type: "button",
+                  class: "secondary",
+                  dataset: { focusKey: `requeue:${message.id}` },
+                  onclick: () => requeue(selected, message),
+                },
+                "Requeue",
+              ),
+            )
+          : null,
+      ),
+    );
+    keepFocus(peekSlot, () =>
+      replace(
+        peekSlot,
+        panel(
+          `Messages in ${selected}`,
+          h("p", { class: "muted" }, `The first ${data.messages.length} visible message(s), peeked without dequeuing.`),
+          data.messages.length
+            ? h(
+                "div",
+                { class: "table-wrap" },
+                h(
+                  "table",
+                  { class: "grid messages" },
+                  h(
+                    "thead",
+                    {},
+                    h(
+                      "tr",
+                      {},
+                      ...["Message ID", "Inserted", "Dequeued", "Content"].map((t) => h("th", { scope: "col" }, t)),
+                      isPoison ? h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")) : null,
+                    ),
+                  ),
+                  h("tbody", {}, ...rows),
+                ),
+              )
+            : h("p", { class: "muted" }, "No visible messages."),
+        ),
+      ),
+    );
   }
 
   async function loadResults() {
@@ -131,11 +257,26 @@ export function mount(container, { params }, ctx) {
     if (signature === resultsSignature) return;
     resultsSignature = signature;
     const columns = [...new Set(data.rows.flatMap((row) => Object.keys(row)))];
-    keepFocus(resultsSlot, () => replace(resultsSlot,
-      h("p", { class: "muted" }, `First ${data.rows.length} rows of table ${data.table}.`),
-      h("div", { class: "table-wrap" }, h("table", { class: "grid results" },
-        h("thead", {}, h("tr", {}, ...columns.map((c) => h("th", { scope: "col" }, c)))),
-        h("tbody", {}, ...data.rows.map((row) => h("tr", {}, ...columns.map((c) => h("td", {}, preview(row[c], 80))))))))));
+    keepFocus(resultsSlot, () =>
+      replace(
+        resultsSlot,
+        h("p", { class: "muted" }, `First ${data.rows.length} rows of table ${data.table}.`),
+        h(
+          "div",
+          { class: "table-wrap" },
+          h(
+            "table",
+            { class: "grid results" },
+            h("thead", {}, h("tr", {}, ...columns.map((c) => h("th", { scope: "col" }, c)))),
+            h(
+              "tbody",
+              {},
+              ...data.rows.map((row) => h("tr", {}, ...columns.map((c) => h("td", {}, preview(row[c], 80))))),
+            ),
+          ),
+        ),
+      ),
+    );
   }
 
   const loadAll = () => Promise.all([loadQueues(), loadPeek(), loadResults()]);
