@@ -38,6 +38,7 @@ lint: setup
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy $(LINT_PATHS)
+	$(BIN)/lint-imports --no-cache
 	node_modules/.bin/biome ci --colors=off --error-on-warnings devhost/dashboard/static
 
 bench: setup

@@ -14,7 +14,7 @@ from typing import TextIO
 from aiohttp import web
 
 from devhost.app.index import BindingInfo, FunctionIndex, IndexedFunction, ParameterKind, TriggerKind, build_index
-from devhost.app.invoke import InvocationFailed, Invoker, TriggerInput
+from devhost.auth import AuthPolicy, Keys, dashboard_middleware, load_or_create_keys
 from devhost.azurite import needs_azurite, start_azurite
 from devhost.bindings.queue_output import send_messages
 from devhost.bindings.runtime import BindingRuntime
@@ -24,14 +24,15 @@ from devhost.dashboard.app import DashboardSettings, create_dashboard_app
 from devhost.durable.client_binding import build_client_binding
 from devhost.durable.engine import DurableEngine
 from devhost.durable.models import EngineOptions
-from devhost.http.auth import AuthPolicy, Keys, dashboard_middleware, is_loopback_host, load_or_create_keys
 from devhost.http.openapi import OPENAPI_PATH, describe_app
 from devhost.http.server import ServerParts, create_http_app, size_limit_middleware
 from devhost.management import MANAGEMENT_PREFIX, RPC_PREFIX
-from devhost.names import path_names_middleware
+from devhost.net import is_loopback_host
 from devhost.triggers.http import ALL_METHODS, HttpRouter, HttpTriggerHandler
+from devhost.triggers.invoke import InvocationFailed, Invoker, TriggerInput
 from devhost.triggers.queue import QueueListener
 from devhost.triggers.timer import TimerRunner, timer_request
+from devhost.web import path_names_middleware
 from devhost.workers.durable_runner import durable_functions
 from devhost.workers.pool import WorkerPool, pool_settings
 from devhost.workers.process import WorkerSpec

@@ -9,17 +9,13 @@ Azure Storage table key can hold); other names get the same length bound and no 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Awaitable, Callable, Mapping
-
-from aiohttp import web
+from collections.abc import Callable, Mapping
 
 from devhost.errors import InvalidRequestError
 
 MAX_NAME_LENGTH = 256
 #: Characters an instance id must not hold (they break status URLs and table keys).
 FORBIDDEN_INSTANCE_ID_CHARACTERS = frozenset("/\\?#")
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _shown(value: str) -> str:
@@ -60,10 +56,3 @@ def check_path_names(match_info: Mapping[str, str]) -> None:
         check = _PATH_CHECKS.get(key)
         if check is not None:
             check(value)
-
-
-@web.middleware
-async def path_names_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """400 (InvalidRequestError) for a malformed id or name in the URL, before any handler sees it."""
-    check_path_names(request.match_info)
-    return await handler(request)

@@ -1,1 +1,1 @@
-"""Load the user's function app, index its functions and invoke them."""
+"""Index the user's function app: its functions, triggers and bindings, from the worker's metadata."""

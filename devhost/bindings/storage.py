@@ -11,7 +11,7 @@ from azure.storage.blob.aio import BlobServiceClient
 from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
 from devhost.bindings.queue_messages import KeyedQueueMessages, QueueMessages, SdkQueueMessages
-from devhost.http.auth import is_loopback_host
+from devhost.net import is_loopback_host
 
 # Azurite's well-known development account (public, documented by Microsoft).
 DEV_ACCOUNT = "devstoreaccount1"

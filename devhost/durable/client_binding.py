@@ -1,16 +1,36 @@
-"""The durableClient binding value: the JSON text the SDK's DurableOrchestrationClient is built from."""
+"""The durableClient binding value: the JSON text the SDK's DurableOrchestrationClient is built from, and
+the check-status payload (one instance's management URLs) that it and the management API's 202 answers share."""
 
 from __future__ import annotations
 
 import json
 from urllib.parse import quote
 
-from devhost.management.payloads import check_status_payload
-
 #: Placeholder the SDK string-replaces with the instance id in every management URL.
 INSTANCE_ID_PLACEHOLDER = "INSTANCEID"
 #: Connection name the extension puts into management URLs when the binding names none.
 DEFAULT_CONNECTION_NAME = "Storage"
+
+
+def _query_suffix(task_hub: str, connection_name: str) -> str:
+    return f"taskHub={quote(task_hub, safe='')}&connection={quote(connection_name, safe='')}"
+
+
+def check_status_payload(base_url: str, instance_id: str, task_hub: str, connection_name: str) -> dict[str, str]:
+    """The management URLs of one instance under base_url (e.g. http://localhost:7071/runtime/webhooks/durabletask)."""
+    instance_url = f"{base_url.rstrip('/')}/instances/{quote(instance_id, safe='')}"
+    query = _query_suffix(task_hub, connection_name)
+    return {
+        "id": instance_id,
+        "statusQueryGetUri": f"{instance_url}?{query}",
+        "sendEventPostUri": f"{instance_url}/raiseEvent/{{eventName}}?{query}",
+        "terminatePostUri": f"{instance_url}/terminate?reason={{text}}&{query}",
+        "rewindPostUri": f"{instance_url}/rewind?reason={{text}}&{query}",
+        "purgeHistoryDeleteUri": f"{instance_url}?{query}",
+        "restartPostUri": f"{instance_url}/restart?{query}",
+        "suspendPostUri": f"{instance_url}/suspend?reason={{text}}&{query}",
+        "resumePostUri": f"{instance_url}/resume?reason={{text}}&{query}",
+    }
 
 
 def build_client_binding(

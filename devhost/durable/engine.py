@@ -29,7 +29,6 @@ import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from devhost.durable import entities as ent
 from devhost.durable import history as h
@@ -45,7 +44,7 @@ from devhost.durable.episode import (
     start_message,
     updated_row,
 )
-from devhost.durable.httpactivity import run_http_activity
+from devhost.durable.history import Event
 from devhost.durable.models import (
     ActivityFailure,
     DurableFunctions,
@@ -95,7 +94,7 @@ _ORCHESTRATION = "o"
 _ENTITY = "e"
 
 
-def _activity_event(item: q.WorkItem, result: str | BaseException) -> dict[str, Any]:
+def _activity_event(item: q.WorkItem, result: str | BaseException) -> Event:
     """The event an activity run produces: TaskCompleted with its JSON result, or TaskFailed."""
     stamp = h.format_ts(h.utcnow())
     if isinstance(result, ActivityFailure):
@@ -207,7 +206,7 @@ class DurableEngine:
         self._work_ids: itertools.count[int] = itertools.count(1)
         self._workers: list[asyncio.Task[None]] = []
         self._activity_workers: list[asyncio.Task[None]] = []
-        self._busy_activity_workers: set[asyncio.Task[Any]] = set()
+        self._busy_activity_workers: set[asyncio.Task[None]] = set()
         self._started = False
         self._stopping = False
         self._stopped = False
@@ -474,7 +473,7 @@ class DurableEngine:
             finally:
                 self._busy_activity_workers.discard(task)
 
-    def _submit_completion(self, item: q.WorkItem, event: dict[str, Any]) -> None:
+    def _submit_completion(self, item: q.WorkItem, event: Event) -> None:
         message = q.NewMessage(item.instance_id, item.execution_id, KIND_EVENT, event, h.to_us(h.utcnow()))
         # Not awaited: the next activity starts while this one is group-committed.
         future = self._store.submit(functools.partial(q.complete_work_item, work_id=item.work_id, message=message))
@@ -491,7 +490,7 @@ class DurableEngine:
             self._arrivals[item.instance_id] = self._arrivals.get(item.instance_id, 0) + 1
             self._orchestrations.mark(item.instance_id)
 
-    async def _run_activity(self, item: q.WorkItem) -> dict[str, Any]:
+    async def _run_activity(self, item: q.WorkItem) -> Event:
         function = self.functions.activities.get(item.name.lower())
         if function is None and item.name != HTTP_ACTIVITY_NAME:
             known = ", ".join(sorted(self.functions.activities)) or "none"
@@ -503,7 +502,7 @@ class DurableEngine:
             )
         try:
             if function is None:
-                result: str | BaseException = await run_http_activity(item.input)
+                result: str | BaseException = await self.functions.http_activity(item.input)
             else:
                 result = await self.functions.runner.activity(function, item.instance_id, item.input)
         except Exception as exc:
@@ -622,7 +621,7 @@ class DurableEngine:
         row = self._store.read_sync(functools.partial(q.get_instance, instance_id=instance_id))
         return row.record if row else None
 
-    async def get_history(self, instance_id: str) -> list[dict[str, Any]]:
+    async def get_history(self, instance_id: str) -> list[Event]:
         """The stored history of the instance's current execution (protocol events, PascalCase)."""
         events = await self._store.read(functools.partial(q.load_history, instance_id=instance_id))
         return [{**event, "IsPlayed": True} for event in events]

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NotRequired, TypedDict
+
+from devhost.durable.models import JsonValue
 
 
 def entity_id(name: str, key: str) -> str:
@@ -49,24 +52,68 @@ class BatchOutcome:
     results: list[OperationOutcome]
 
 
+class EntitySelf(TypedDict):
+    """The entity a batch request is for."""
+
+    name: str
+    key: str
+
+
+class BatchOperation(TypedDict):
+    """One operation of a batch request."""
+
+    name: str
+    input: str
+    isSignal: bool
+
+
+class BatchRequest(TypedDict):
+    """The entity handle's request (exactly the four keys the SDK accepts)."""
+
+    self: EntitySelf
+    exists: bool
+    state: str | None
+    batch: list[BatchOperation]
+
+
+class OperationResult(TypedDict, total=False):
+    """One item of the handle's response "results" (the host reads every key as optional)."""
+
+    isError: bool
+    result: JsonValue
+
+
+class BatchResponse(TypedDict, total=False):
+    """The entity handle's response (the host reads every key as optional)."""
+
+    entityExists: bool
+    entityState: JsonValue
+    results: list[OperationResult]
+
+
+class CallReply(TypedDict):
+    """The EventRaised Input that answers an orchestration's entity call."""
+
+    result: str
+    exceptionType: NotRequired[str]
+
+
 def build_batch_request(name: str, key: str, state: str | None, operations: Sequence[EntityOperation]) -> str:
     """The entity handle's request JSON text (exactly the four keys the SDK accepts)."""
-    return json.dumps(
-        {
-            "self": {"name": name, "key": key},
-            "exists": state is not None,
-            "state": state,
-            "batch": [
-                {"name": op.operation, "input": op.input or "null", "isSignal": op.request_id is None}
-                for op in operations
-            ],
-        }
-    )
+    request: BatchRequest = {
+        "self": {"name": name, "key": key},
+        "exists": state is not None,
+        "state": state,
+        "batch": [
+            {"name": op.operation, "input": op.input or "null", "isSignal": op.request_id is None} for op in operations
+        ],
+    }
+    return json.dumps(request)
 
 
 def parse_batch_response(text: str, count: int) -> BatchOutcome:
     """Read the handle's response; missing results count as errors so every caller gets a reply."""
-    data = json.loads(text)
+    data: BatchResponse = json.loads(text)
     exists = bool(data.get("entityExists"))
     state = data.get("entityState") if exists else None
     if state is not None and not isinstance(state, str):
@@ -89,7 +136,7 @@ def failed_batch(message: str, count: int, state: str | None) -> BatchOutcome:
 
 def reply_input(outcome: OperationOutcome) -> str:
     """EventRaised Input of a call's reply (durable-protocol.md 2.5: result JSON text inside)."""
-    payload: dict[str, str] = {"result": outcome.result}
+    payload: CallReply = {"result": outcome.result}
     if outcome.is_error:
         payload["exceptionType"] = "Error"
     return json.dumps(payload)

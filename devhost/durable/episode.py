@@ -14,11 +14,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Final, TypedDict, Unpack
 
 from devhost.durable import history as h
 from devhost.durable import replay
-from devhost.durable.history import Event
+from devhost.durable.history import Event, ParentInstance
 from devhost.durable.models import DurableFunctions, EpisodeContext, RuntimeStatus
 from devhost.durable.replay import Decision, ExecutionState, Outcome
 from devhost.durable.store.queries import (
@@ -36,9 +36,9 @@ from devhost.ids import random_uuid
 
 log = logging.getLogger(__name__)
 
-#: Inbox message kinds.
-KIND_START = "start"
-KIND_EVENT = "event"
+#: Inbox message kinds (queries.MessageKind).
+KIND_START: Final = "start"
+KIND_EVENT: Final = "event"
 
 _STATUS_OF_OUTCOME = {
     Outcome.RUNNING: RuntimeStatus.RUNNING,
@@ -46,6 +46,24 @@ _STATUS_OF_OUTCOME = {
     Outcome.FAILED: RuntimeStatus.FAILED,
     Outcome.CONTINUED_AS_NEW: RuntimeStatus.CONTINUED_AS_NEW,
 }
+
+
+class RecordChanges(TypedDict, total=False):
+    """InstanceRecord fields an episode or a management operation changes (see updated_row)."""
+
+    execution_id: str
+    runtime_status: RuntimeStatus
+    input: str | None
+    output: str | None
+    custom_status: str | None
+    completed_time: datetime | None
+    failure_message: str | None
+
+
+class RowChanges(RecordChanges, total=False):
+    """RecordChanges plus the engine-only part of the row: the persisted retry groups (InstanceRow.replay_state)."""
+
+    replay_state: str | None
 
 
 @dataclass
@@ -102,17 +120,18 @@ def start_message(
     name: str,
     input_json: str | None,
     now: datetime,
-    parent: dict[str, Any] | None = None,
+    parent: ParentInstance | None = None,
 ) -> NewMessage:
     """The ExecutionStarted message that begins an execution (input_json: what get_input() decodes)."""
     event = h.execution_started(h.format_ts(now), name, input_json, instance_id, execution_id, parent)
     return NewMessage(instance_id, execution_id, KIND_START, event, h.to_us(now))
 
 
-def updated_row(row: InstanceRow, now: datetime, **changes: Any) -> tuple[InstanceUpdate, InstanceRow]:
+def updated_row(row: InstanceRow, now: datetime, **changes: Unpack[RowChanges]) -> tuple[InstanceUpdate, InstanceRow]:
     """The InstanceUpdate for changed fields of a row, and the row as it will read afterwards."""
     replay_state = changes.pop("replay_state", row.replay_state)
-    record = dataclasses.replace(row.record, last_updated_time=now, **changes)
+    record_changes: RecordChanges = changes  # replay_state is popped: the rest are InstanceRecord fields
+    record = dataclasses.replace(row.record, last_updated_time=now, **record_changes)
     update = InstanceUpdate(
         execution_id=record.execution_id,
         status=record.runtime_status,
@@ -270,7 +289,7 @@ def _build_commit(
             commit.messages.append(NewMessage(iid, execution_id, KIND_EVENT, event, now_us))
             continue
         child_execution = new_execution_id()
-        parent = {"InstanceId": iid, "ExecutionId": execution_id, "TaskScheduledId": sub.task_id}
+        parent: ParentInstance = {"InstanceId": iid, "ExecutionId": execution_id, "TaskScheduledId": sub.task_id}
         refusal = h.sub_orchestration_failed(
             stamp,
             sub.task_id,
@@ -300,7 +319,7 @@ def _build_commit(
         outcome.entity_ids.append(entity.entity_id)
 
     status = _STATUS_OF_OUTCOME[decision.outcome]
-    changes: dict[str, Any] = {"runtime_status": status, "custom_status": decision.custom_status}
+    changes: RowChanges = {"runtime_status": status, "custom_status": decision.custom_status}
     if decision.outcome == Outcome.RUNNING:
         changes["failure_message"] = "; ".join(decision.diagnostics) or None
         changes["replay_state"] = state.retry_json()
@@ -313,11 +332,13 @@ def _build_commit(
             start_message(iid, next_execution, record.name, decision.continue_input, now, _parent_ref(row))
         )
         changes.update(
-            execution_id=next_execution,
-            input=decision.continue_input,
-            output=None,
-            replay_state=None,
-            failure_message=None,
+            {
+                "execution_id": next_execution,
+                "input": decision.continue_input,
+                "output": None,
+                "replay_state": None,
+                "failure_message": None,
+            }
         )
         outcome.state = None
     else:
@@ -325,10 +346,12 @@ def _build_commit(
         if decision.outcome == Outcome.FAILED:
             failure = (decision.failure_message or "failed", decision.failure_details or "")
         changes.update(
-            output=decision.output,
-            completed_time=now,
-            failure_message=decision.failure_message,
-            replay_state=state.retry_json(),
+            {
+                "output": decision.output,
+                "completed_time": now,
+                "failure_message": decision.failure_message,
+                "replay_state": state.retry_json(),
+            }
         )
         commit.messages.extend(parent_notice(row, now, decision.output, failure))
         commit.drop_inbox = True
@@ -348,7 +371,7 @@ def _build_commit(
     )
 
 
-def _parent_ref(row: InstanceRow) -> dict[str, Any] | None:
+def _parent_ref(row: InstanceRow) -> ParentInstance | None:
     if row.record.parent_instance_id is None:
         return None
     return {

@@ -7,11 +7,21 @@ event is "played" depends on the episode it is sent in, not on the event itself.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from devhost.durable.protocol import EventType
 
+#: A history event as stored and as the SDK reads it: wire data, so a plain dict (PascalCase keys).
 Event = dict[str, Any]
+
+
+class ParentInstance(TypedDict):
+    """ExecutionStarted's ParentInstance: the parent a sub-orchestration reports its outcome to."""
+
+    InstanceId: str
+    ExecutionId: str | None
+    TaskScheduledId: int | None
+
 
 #: Events whose EventId is a sequence id handed out by the SDK (or by the host for retries).
 SCHEDULING_TYPES = frozenset(
@@ -111,7 +121,7 @@ def execution_started(
     input_json: str | None,
     instance_id: str,
     execution_id: str,
-    parent: dict[str, Any] | None = None,
+    parent: ParentInstance | None = None,
     version: str = "",
 ) -> Event:
     """ExecutionStarted: the first incoming event of an execution (Version is required by the SDK)."""

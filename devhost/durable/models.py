@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeAlias
+
+#: A parsed JSON value (what json.loads returns).
+JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
 
 
 class RuntimeStatus(enum.StrEnum):
@@ -169,18 +172,30 @@ class NoRunner:
         raise RuntimeError(f"no worker runs entity '{function}'")
 
 
+#: The built-in HTTP activity behind ``context.call_http``: the DurableHttpRequest JSON text in, the
+#: ``{"statusCode", "headers", "content"}`` JSON text out; raises ActivityFailure when the request fails.
+HttpActivity = Callable[[str | None], Awaitable[str]]
+
+
+async def no_http_activity(input_json: str | None) -> str:
+    """The HTTP activity of an engine without an app (store tools, tests of the store): nothing can run."""
+    raise ActivityFailure("no HTTP client runs the built-in HTTP activity", "")
+
+
 @dataclass(frozen=True)
 class DurableFunctions:
-    """The app's durable functions and the runner that calls them.
+    """The app's durable functions, the runner that calls them, and the built-in HTTP activity.
 
     Names are matched case-insensitively (Functions names are), so keys are lower-cased names and binding
-    aliases; values are the function names the runner knows.
+    aliases; values are the function names the runner knows. The HTTP activity runs in the host, not in a
+    worker; it is passed in so that the engine needs no HTTP client of its own.
     """
 
     runner: DurableRunner = field(default_factory=NoRunner)
     orchestrators: Mapping[str, str] = field(default_factory=dict)
     activities: Mapping[str, str] = field(default_factory=dict)
     entities: Mapping[str, str] = field(default_factory=dict)
+    http_activity: HttpActivity = field(default=no_http_activity)
 
 
 class ActivityFailure(Exception):

@@ -20,11 +20,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from devhost.durable import history as h
 from devhost.durable.history import Event
-from devhost.durable.models import EpisodeContext, RuntimeStatus
+from devhost.durable.models import EpisodeContext, JsonValue, RuntimeStatus
 from devhost.durable.protocol import HTTP_ACTIVITY_NAME, ActionType, EventType
 from devhost.ids import random_uuid
 
@@ -33,6 +33,32 @@ log = logging.getLogger(__name__)
 OUT_OF_PROC_MARKER = "$OutOfProcData$:"
 #: Advertised replay schema: V3 without the long-timer settings (durable-protocol.md 2.4).
 UPPER_SCHEMA_VERSION = 2
+
+#: One action of the SDK's OrchestratorState (camelCase keys): wire data, so a plain dict like history events.
+Action = dict[str, Any]
+
+
+class OrchestratorState(TypedDict, total=False):
+    """What the SDK's orchestrator handle returns (durable-protocol.md 2.1); the host reads every key as optional."""
+
+    isDone: bool
+    #: The cumulative actions, one list per yield (schema V1); from V2 on, all of them in the first list.
+    actions: list[list[Action]]
+    output: JsonValue
+    error: str | None
+    customStatus: JsonValue
+    schemaVersion: int | None
+
+
+class EntityRequest(TypedDict):
+    """The Input of an entity operation's EventSent: the entity's reply comes back as an event named by id."""
+
+    id: str
+    op: str
+    signal: bool
+    #: The sending instance.
+    parent: str
+
 
 #: Action type (as the SDK sends it, a plain int) -> the history event that records it.
 _SCHEDULING_TYPE_OF_ACTION: dict[int, EventType] = {
@@ -55,7 +81,7 @@ _SCHEDULING_TYPE_OF_ACTION: dict[int, EventType] = {
 class RetryGroup:
     """A call_*_with_retry task: its attempts and the retry timer the SDK is waiting on."""
 
-    kind: str  # "activity" or "sub"
+    kind: Literal["activity", "sub"]
     name: str
     input: str | None
     max_attempts: int
@@ -186,9 +212,9 @@ class ExecutionState:
             self.played_chunks.append(",".join(played))
 
 
-def _entity_request(event: Event) -> dict[str, Any] | None:
+def _entity_request(event: Event) -> EntityRequest | None:
     try:
-        value = json.loads(event.get("Input") or "null")
+        value: EntityRequest | None = json.loads(event.get("Input") or "null")
     except ValueError:
         return None
     return value if isinstance(value, dict) and "id" in value else None
@@ -421,14 +447,14 @@ def build_context_json(state: ExecutionState, info: EpisodeInfo, new_events: lis
 # Step 3: the decision
 
 
-def flatten_actions(actions: list[Any], schema_version: int | None) -> list[dict[str, Any]]:
+def flatten_actions(actions: list[list[Action]], schema_version: int | None) -> list[Action]:
     """Flatten the SDK's cumulative actions into yield order (compound children depth first)."""
     if not actions:
         return []
     groups = actions[:1] if schema_version is not None else actions
-    flat: list[dict[str, Any]] = []
+    flat: list[Action] = []
 
-    def walk(items: list[dict[str, Any]]) -> None:
+    def walk(items: list[Action]) -> None:
         for action in items:
             if action.get("actionType") in (ActionType.WHEN_ALL, ActionType.WHEN_ANY):
                 walk(action.get("compoundActions") or [])
@@ -440,13 +466,13 @@ def flatten_actions(actions: list[Any], schema_version: int | None) -> list[dict
     return flat
 
 
-def _id_taking(actions: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def _id_taking(actions: list[Action]) -> Iterator[Action]:
     for action in actions:
         if action.get("actionType") not in (ActionType.WAIT_FOR_EXTERNAL_EVENT, ActionType.CONTINUE_AS_NEW):
             yield action
 
 
-def _action_name(action: dict[str, Any]) -> str:
+def _action_name(action: Action) -> str:
     action_type = action.get("actionType")
     if action_type == ActionType.CALL_HTTP:
         return HTTP_ACTIVITY_NAME.lower()
@@ -505,14 +531,14 @@ def _missing_message(task_id: int, stored: tuple[int, str]) -> str:
     )
 
 
-def parse_handle_result(result: str | BaseException) -> tuple[dict[str, Any], str | None]:
+def parse_handle_result(result: str | BaseException) -> tuple[OrchestratorState, str | None]:
     """The OrchestratorState dict and, on the failure path, the error text (durable-protocol.md 2.2)."""
     if isinstance(result, BaseException):
         text = str(result)
         marker = text.find(OUT_OF_PROC_MARKER)
         if marker < 0:
             return {"isDone": False, "actions": []}, text or type(result).__name__
-        state = json.loads(text[marker + len(OUT_OF_PROC_MARKER) :])
+        state: OrchestratorState = json.loads(text[marker + len(OUT_OF_PROC_MARKER) :])
         error = state.get("error") or text[:marker].rstrip()
         return state, str(error)
     return json.loads(result), None
@@ -620,7 +646,7 @@ def finish_failed(decision: Decision, prepared: PreparedEpisode, message: str, d
 
 
 def _schedule(
-    state: ExecutionState, info: EpisodeInfo, action: dict[str, Any], task_id: int, timestamp: str, decision: Decision
+    state: ExecutionState, info: EpisodeInfo, action: Action, task_id: int, timestamp: str, decision: Decision
 ) -> Event:
     action_type = int(action["actionType"])
     action_input = action.get("input")
@@ -652,7 +678,7 @@ def _schedule(
         operation = str(action.get("operation"))
         request_id = str(uuid.uuid4())
         is_signal = action_type == ActionType.SIGNAL_ENTITY
-        request = {"id": request_id, "op": operation, "signal": is_signal, "parent": info.instance_id}
+        request: EntityRequest = {"id": request_id, "op": operation, "signal": is_signal, "parent": info.instance_id}
         decision.entity_messages.append(
             EntityWork(target, operation, json.dumps(action_input), None if is_signal else request_id)
         )
@@ -662,10 +688,10 @@ def _schedule(
 
 def _add_retry_group(
     state: ExecutionState,
-    kind: str,
+    kind: Literal["activity", "sub"],
     name: str,
     action_input: str | None,
-    action: dict[str, Any],
+    action: Action,
     task_id: int,
     instance_id: str | None,
 ) -> None:

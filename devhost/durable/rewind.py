@@ -7,7 +7,7 @@ from datetime import datetime
 
 from devhost.durable import history as h
 from devhost.durable.episode import KIND_EVENT, new_execution_id, start_message, updated_row
-from devhost.durable.history import Event
+from devhost.durable.history import Event, ParentInstance
 from devhost.durable.models import DurableFunctions, RuntimeStatus
 from devhost.durable.protocol import EventType
 from devhost.durable.replay import ExecutionState
@@ -83,7 +83,7 @@ def plan_rewind(
         ):
             child_id = str(source["InstanceId"])
             child_execution = new_execution_id()
-            parent = {"InstanceId": iid, "ExecutionId": record.execution_id, "TaskScheduledId": task_id}
+            parent: ParentInstance = {"InstanceId": iid, "ExecutionId": record.execution_id, "TaskScheduledId": task_id}
             refusal = h.sub_orchestration_failed(stamp, task_id, f"Instance '{child_id}' is still running.", None)
             commit.children.append(
                 q.ChildStart(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
+from devhost.durable.history import Event
 from devhost.durable.models import EntityRecord, InstancePage, InstanceQuery, InstanceRecord, RuntimeStatus
 
 
@@ -31,7 +32,7 @@ class DurableService(Protocol):
         """The instance's current record, or None."""
         ...
 
-    async def get_history(self, instance_id: str) -> list[dict[str, Any]]:
+    async def get_history(self, instance_id: str) -> list[Event]:
         """The stored history of the instance's current execution, as protocol events (PascalCase)."""
         ...
 

@@ -12,9 +12,9 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Generic, TypeVar
 
-from devhost.durable.history import from_us, parse_ts, to_us
+from devhost.durable.history import Event, from_us, parse_ts, to_us
 from devhost.durable.models import RuntimeStatus
 from devhost.durable.protocol import EventType
 from devhost.durable.store import queries as q
@@ -60,7 +60,7 @@ def bucket_counts(times: list[datetime], now: datetime, window_s: int, bucket_s:
     return [(datetime.fromtimestamp(first_epoch + i * bucket_s, UTC), n) for i, n in enumerate(counts)]
 
 
-def activity_durations(history: list[dict[str, Any]]) -> list[float]:
+def activity_durations(history: list[Event]) -> list[float]:
     """Milliseconds from each TaskScheduled to its TaskCompleted/TaskFailed in one history."""
     scheduled: dict[object, datetime] = {}
     durations: list[float] = []
@@ -102,6 +102,26 @@ def _recent_activity_durations(conn: sqlite3.Connection) -> list[float]:
     return durations
 
 
+class _Answers(Generic[T]):
+    """Cached answers of one aggregate, by key (each aggregate has its own, so its answers keep their type)."""
+
+    def __init__(self) -> None:
+        #: key -> (time.monotonic() when computed, answer)
+        self._answers: dict[str, tuple[float, T]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def get(self, key: str, max_age_s: float, compute: Callable[[], Awaitable[T]]) -> T:
+        """The answer for key if it is younger than max_age_s, else a new one from compute."""
+        # One computation per key at a time: concurrent pollers wait for it instead of repeating it.
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            hit = self._answers.get(key)
+            if hit is not None and time.monotonic() - hit[0] < max_age_s:
+                return hit[1]
+            value = await compute()
+            self._answers[key] = (time.monotonic(), value)
+            return value
+
+
 class TaskHubStatistics:
     """Exact counts and recent rates from SQL aggregates; implements the dashboard's HubStatistics."""
 
@@ -109,26 +129,21 @@ class TaskHubStatistics:
         self._store = store
         #: Seconds an answer is reused; 0 recomputes every time (benchmarks measure the worst case).
         self.cache_s = cache_s
-        self._cache: dict[str, tuple[float, Any]] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
-
-    async def _cached(self, key: str, compute: Callable[[], Awaitable[T]]) -> T:
-        # One computation per key at a time: concurrent pollers wait for it instead of repeating it.
-        async with self._locks.setdefault(key, asyncio.Lock()):
-            hit = self._cache.get(key)
-            if hit is not None and time.monotonic() - hit[0] < self.cache_s:
-                return hit[1]
-            value = await compute()
-            self._cache[key] = (time.monotonic(), value)
-            return value
+        self._counts: _Answers[dict[str, int]] = _Answers()
+        self._completions: _Answers[list[tuple[datetime, int]]] = _Answers()
+        self._percentiles: _Answers[dict[str, float]] = _Answers()
 
     async def status_counts(self) -> dict[str, int]:
         """Number of instances per runtime status name."""
-        return await self._cached("status", lambda: self._store.read(lambda c: _grouped_counts(c, "status")))
+        return await self._counts.get(
+            "status", self.cache_s, lambda: self._store.read(lambda c: _grouped_counts(c, "status"))
+        )
 
     async def name_counts(self) -> dict[str, int]:
         """Number of instances per orchestrator name."""
-        return await self._cached("name", lambda: self._store.read(lambda c: _grouped_counts(c, "name")))
+        return await self._counts.get(
+            "name", self.cache_s, lambda: self._store.read(lambda c: _grouped_counts(c, "name"))
+        )
 
     async def completions_per_second(self, window_s: int, bucket_s: int) -> list[tuple[datetime, int]]:
         """Completed instances per bucket over the last window_s seconds, oldest bucket first."""
@@ -139,7 +154,7 @@ class TaskHubStatistics:
             times = await self._store.read(lambda c: _completion_times(c, since_us))
             return bucket_counts(times, now, window_s, bucket_s)
 
-        return await self._cached(f"completions:{window_s}:{bucket_s}", compute)
+        return await self._completions.get(f"completions:{window_s}:{bucket_s}", self.cache_s, compute)
 
     async def activity_duration_percentiles(self) -> dict[str, float]:
         """Activity run-time percentiles over the most recently created ended instances."""
@@ -147,4 +162,4 @@ class TaskHubStatistics:
         async def compute() -> dict[str, float]:
             return percentiles(await self._store.read(_recent_activity_durations))
 
-        return await self._cached("activities", compute)
+        return await self._percentiles.get("activities", self.cache_s, compute)

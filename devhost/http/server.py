@@ -12,8 +12,8 @@ from aiohttp import web
 
 import devhost
 from devhost.app.index import FunctionIndex, IndexedFunction, TriggerKind
+from devhost.auth import AuthPolicy, Handler, key_middleware, local_only_middleware
 from devhost.durable.service import DurableService
-from devhost.http.auth import AuthPolicy, Handler, key_middleware, local_only_middleware
 from devhost.http.openapi import OPENAPI_PATH, describe_app, describe_http_functions
 from devhost.management import MANAGEMENT_PREFIX, RPC_PREFIX
 from devhost.management.routes import create_management_app

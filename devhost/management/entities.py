@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from aiohttp import web
 
-from devhost.durable.models import EntityRecord
+from devhost.durable.models import EntityRecord, JsonValue
 from devhost.durable.service import DurableService
 from devhost.management.params import (
     CONTINUATION_HEADER,
@@ -43,9 +43,25 @@ def _entity_key(request: web.Request) -> str:
     return "" if key == EMPTY_KEY_SYMBOL else key
 
 
-def render_entity(record: EntityRecord, *, with_state: bool) -> dict[str, Any]:
+class EntityId(TypedDict):
+    """An entity's name and key, as the API names an entity."""
+
+    name: str
+    key: str
+
+
+class EntityListItem(TypedDict):
+    """One entity of GET /entities/{name}."""
+
+    entityId: EntityId
+    lastOperationTime: str | None
+    #: Only with fetchState=true.
+    state: NotRequired[JsonValue]
+
+
+def render_entity(record: EntityRecord, *, with_state: bool) -> EntityListItem:
     """One entity of GET /entities/{name}: id, last operation time and (with fetchState) its state."""
-    item: dict[str, Any] = {
+    item: EntityListItem = {
         "entityId": {"name": record.name, "key": record.key},
         "lastOperationTime": format_time(record.last_operation_time) if record.last_operation_time else None,
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -29,7 +29,16 @@ class ApiError(Exception):
         self.message = message
 
 
-def json_response(value: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+class ErrorBody(TypedDict):
+    """The uniform error body of the management API."""
+
+    error: str
+    message: str
+    #: The message again, where the SDK reads it (the refusals of start_new).
+    ExceptionMessage: NotRequired[str]
+
+
+def json_response(value: object, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     """A response whose body is the JSON serialization of value."""
     return web.Response(status=status, text=json.dumps(value), content_type="application/json", headers=headers)
 
@@ -39,15 +48,15 @@ def json_text_response(text: str, *, status: int = 200, headers: dict[str, str] 
     return web.Response(status=status, text=text, content_type="application/json", headers=headers)
 
 
-def error_body(error: str, message: str, *, sdk_exception_message: bool) -> dict[str, str]:
+def error_body(error: str, message: str, *, sdk_exception_message: bool) -> ErrorBody:
     """The uniform error body {"error", "message"} (+ "ExceptionMessage" where the SDK reads it)."""
-    body = {"error": error, "message": message}
+    body: ErrorBody = {"error": error, "message": message}
     if sdk_exception_message:
         body["ExceptionMessage"] = message
     return body
 
 
-def durable_error_answer(exc: DurableError, *, rpc: bool, sdk_exception_message: bool) -> tuple[int, dict[str, str]]:
+def durable_error_answer(exc: DurableError, *, rpc: bool, sdk_exception_message: bool) -> tuple[int, ErrorBody]:
     """The status and body for a refusal by the durable service."""
     status = exc.http_status
     if isinstance(exc, InstanceExistsError) and rpc:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -32,8 +30,8 @@ from devhost.management.responses import (
     json_text_response,
     make_error_middleware,
 )
-from devhost.management.status import render_history, render_status
-from devhost.names import path_names_middleware
+from devhost.management.status import InstanceStatus, render_history, render_status
+from devhost.web import path_names_middleware
 
 #: Seconds a poller should wait before asking again about a running instance (the extension's value).
 STATUS_RETRY_AFTER_SECONDS = 5
@@ -91,7 +89,7 @@ async def status_answer(
     show_output: bool,
     show_input: bool,
     fail_500: bool,
-) -> tuple[int, dict[str, Any]] | None:
+) -> tuple[int, InstanceStatus] | None:
     """GET /instances/{id}'s status code and body: 202 in progress, 200 ended (500 if asked for failures);
     None if there is no such instance."""
     record = await service.get_instance(instance_id)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
-from devhost.durable.models import InstanceRecord, RuntimeStatus
+from devhost.durable.models import InstanceRecord, JsonValue, RuntimeStatus
 from devhost.durable.protocol import EventType, history_name
 
 #: Completion event type -> the scheduling event type it answers.
@@ -24,6 +24,25 @@ _RESULT_EVENTS = frozenset(
 )
 _BOOKKEEPING_KEYS = ("EventId", "IsPlayed", "TaskScheduledId", "TimerId")
 _STATUS_NAMES = {status.orchestration_status_code: status.value for status in RuntimeStatus}
+
+#: One entry of the API's historyEvents: a history event renamed and trimmed for display (wire data, a dict).
+RenderedEvent = dict[str, Any]
+
+
+class InstanceStatus(TypedDict):
+    """The status object of one instance (durable-protocol.md 5.1), as render_status builds it."""
+
+    name: str
+    instanceId: str
+    runtimeStatus: str
+    input: JsonValue
+    customStatus: JsonValue
+    output: JsonValue
+    createdTime: str
+    lastUpdatedTime: str
+    historyEvents: NotRequired[list[RenderedEvent]]
+    #: historyEvents again, under the name the SDK's DurableOrchestrationStatus reads (RPC answers only).
+    history: NotRequired[list[RenderedEvent]]
 
 
 def format_time(moment: datetime) -> str:
@@ -43,25 +62,26 @@ def orchestration_status_name(code: int) -> str:
     return _STATUS_NAMES.get(code, str(code))
 
 
-def json_value(text: str | None) -> Any:
+def json_value(text: str | None) -> JsonValue:
     """Parse stored JSON text into a JSON value; None stays None and non-JSON text is shown as a string."""
     if text is None:
         return None
     try:
-        return json.loads(text)
+        value: JsonValue = json.loads(text)
     except ValueError:
         return text
+    return value
 
 
 def render_status(
-    record: InstanceRecord, *, show_input: bool = True, history_events: list[dict[str, Any]] | None = None
-) -> dict[str, Any]:
+    record: InstanceRecord, *, show_input: bool = True, history_events: list[RenderedEvent] | None = None
+) -> InstanceStatus:
     """The status object of one instance; historyEvents is included only when history_events is given."""
     if record.runtime_status is RuntimeStatus.FAILED and record.failure_message is not None:
-        output: Any = record.failure_message
+        output: JsonValue = record.failure_message
     else:
         output = json_value(record.output)
-    status: dict[str, Any] = {
+    status: InstanceStatus = {
         "name": record.name,
         "instanceId": record.instance_id,
         "runtimeStatus": record.runtime_status.value,
@@ -78,7 +98,7 @@ def render_status(
 
 def render_history(
     events: Iterable[Mapping[str, Any]], *, show_input: bool = True, show_output: bool = False
-) -> list[dict[str, Any]]:
+) -> list[RenderedEvent]:
     """The API's historyEvents list: scheduling merged into completions, bookkeeping dropped, names shown."""
     source = list(events)
     scheduled: dict[tuple[int, int], Mapping[str, Any]] = {}
@@ -91,7 +111,7 @@ def render_history(
     answered = {
         (_SCHEDULED_BY[e["EventType"]], e.get("TaskScheduledId")) for e in source if e.get("EventType") in _SCHEDULED_BY
     }
-    rendered: list[dict[str, Any]] = []
+    rendered: list[RenderedEvent] = []
     for event in source:
         kind = event.get("EventType")
         if not isinstance(kind, int) or kind in _EPISODE_MARKERS:
@@ -132,7 +152,7 @@ def render_history(
     return rendered
 
 
-def _merge_scheduling(item: dict[str, Any], origin: Mapping[str, Any], show_input: bool) -> None:
+def _merge_scheduling(item: RenderedEvent, origin: Mapping[str, Any], show_input: bool) -> None:
     item["FunctionName"] = origin.get("Name")
     item["ScheduledTime"] = origin.get("Timestamp")
     if origin.get("EventType") == EventType.SUB_ORCHESTRATION_INSTANCE_CREATED and origin.get("InstanceId") is not None:

@@ -14,10 +14,10 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from devhost.app.index import IndexedFunction, TriggerKind
-from devhost.app.invoke import InvocationFailed, Invoker, TriggerInput
+from devhost.auth import AuthPolicy, unauthorized
 from devhost.bindings.expressions import json_properties
 from devhost.errors import AppLoadError
-from devhost.http.auth import AuthPolicy, unauthorized
+from devhost.triggers.invoke import InvocationFailed, Invoker, TriggerInput
 
 log = logging.getLogger(__name__)
 

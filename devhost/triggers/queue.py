@@ -17,13 +17,13 @@ from azure.storage.queue import QueueMessage as StorageMessage
 from azure.storage.queue.aio import QueueClient
 
 from devhost.app.index import IndexedFunction
-from devhost.app.invoke import InvocationFailed, Invoker, TriggerInput
 from devhost.bindings.expressions import json_properties
 from devhost.bindings.queue_messages import QueueMessages
 from devhost.bindings.queue_output import decode_message
 from devhost.bindings.storage import StorageClients
 from devhost.config import QueueOptions
 from devhost.errors import AppLoadError, ConfigError
+from devhost.triggers.invoke import InvocationFailed, Invoker, TriggerInput
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 
 from devhost.app.index import IndexedFunction
-from devhost.app.invoke import InvocationFailed, Invoker, TriggerInput
 from devhost.config import parse_timespan
 from devhost.errors import AppLoadError, ConfigError
+from devhost.triggers.invoke import InvocationFailed, Invoker, TriggerInput
 
 log = logging.getLogger(__name__)
 

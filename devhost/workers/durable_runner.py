@@ -8,6 +8,7 @@ import time
 from devhost.app.index import FunctionIndex, TriggerKind
 from devhost.durable.models import ActivityFailure, DurableFunctions, EpisodeContext
 from devhost.logs import invocations, log_invocation_end, log_invocation_start, new_invocation_id
+from devhost.workers.http_activity import run_http_activity
 from devhost.workers.pool import FunctionFailed, FunctionTimeout, WorkerPool
 
 #: The binding setting that gives a durable function a second name, by trigger kind.
@@ -83,7 +84,8 @@ class WorkerDurableRunner:
 
 
 def durable_functions(index: FunctionIndex, pool: WorkerPool) -> DurableFunctions:
-    """The app's orchestrators, activities and entities by lower-cased name and alias, run by the pool."""
+    """The app's orchestrators, activities and entities by lower-cased name and alias, run by the pool, and
+    the built-in HTTP activity (run in the host)."""
     tables: dict[TriggerKind, dict[str, str]] = {kind: {} for kind in _ALIASES}
     for function in index.functions:
         if function.kind not in _ALIASES:
@@ -98,6 +100,7 @@ def durable_functions(index: FunctionIndex, pool: WorkerPool) -> DurableFunction
         orchestrators=tables[TriggerKind.ORCHESTRATION],
         activities=tables[TriggerKind.ACTIVITY],
         entities=tables[TriggerKind.ENTITY],
+        http_activity=run_http_activity,
     )
 
 

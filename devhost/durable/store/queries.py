@@ -10,7 +10,8 @@ import base64
 import json
 import sqlite3
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Literal
 
 from devhost.durable.history import Event, from_us, to_us
 from devhost.durable.models import EntityRecord, InstancePage, InstanceQuery, InstanceRecord, RuntimeStatus
@@ -25,6 +26,11 @@ ACTIVE_STATUSES = (
 
 # ------------------------------------------------------------------------------------------------
 # Records
+
+#: An orchestration message's kind: "start" carries an ExecutionStarted event, "event" any other history event.
+MessageKind = Literal["start", "event"]
+#: A value bound to an SQL parameter.
+SqlValue = str | int | float | None
 
 
 @dataclass(frozen=True)
@@ -58,19 +64,19 @@ class InboxMessage:
     msg_id: int
     instance_id: str
     execution_id: str | None
-    kind: str
-    payload: dict[str, Any]
+    kind: MessageKind
+    payload: Event
     visible_us: int
 
 
 @dataclass(frozen=True)
 class NewMessage:
-    """An orchestration message to store; kind 'event' carries a history event as payload."""
+    """An orchestration message to store; its payload is a history event."""
 
     instance_id: str
     execution_id: str | None
-    kind: str
-    payload: dict[str, Any]
+    kind: MessageKind
+    payload: Event
     visible_us: int
 
 
@@ -149,9 +155,14 @@ _INSTANCE_COLUMNS = (
     "instance_id, execution_id, name, status, input, output, custom_status, created_us, updated_us, "
     "completed_us, parent_instance_id, failure_message, parent_execution_id, parent_task_id, replay_state"
 )
+#: A row of _INSTANCE_COLUMNS as SQLite returns it (the columns' types in schema.py).
+_InstanceColumns = tuple[
+    str, str, str, str, str | None, str | None, str | None, int, int, int | None, str | None, str | None,
+    str | None, int | None, str | None,
+]  # fmt: skip
 
 
-def _row_to_instance(row: tuple[Any, ...]) -> InstanceRow:
+def _row_to_instance(row: _InstanceColumns) -> InstanceRow:
     record = InstanceRecord(
         instance_id=row[0],
         execution_id=row[1],
@@ -383,12 +394,12 @@ def decode_token(token: str) -> tuple[int, str]:
 
 def _filters(
     query: InstanceQuery | None,
-    created_from: Any = None,
-    created_to: Any = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
     statuses: frozenset[RuntimeStatus] | None = None,
-) -> tuple[list[str], list[Any]]:
+) -> tuple[list[str], list[SqlValue]]:
     where: list[str] = []
-    params: list[Any] = []
+    params: list[SqlValue] = []
     if query is not None:
         created_from, created_to, statuses = query.created_from, query.created_to, query.statuses
         if query.instance_id_prefix:
@@ -431,7 +442,7 @@ def query_instances(conn: sqlite3.Connection, query: InstanceQuery) -> InstanceP
     # over the whole table for the ORDER BY, so it searches ix_instances_updated and sorts the few it finds.
     sort = "+" if query.updated_from is not None else ""
     sql += f" ORDER BY {sort}created_us {order}, {sort}instance_id {order} LIMIT ?"
-    rows = conn.execute(sql, [*params, size + 1]).fetchall()
+    rows: list[_InstanceColumns] = conn.execute(sql, [*params, size + 1]).fetchall()
     more = len(rows) > size
     rows = rows[:size]
     records = [_row_to_instance(row).record for row in rows]
@@ -451,8 +462,8 @@ def purge_instance(conn: sqlite3.Connection, instance_id: str) -> int:
 
 def purge_instances(
     conn: sqlite3.Connection,
-    created_from: Any,
-    created_to: Any,
+    created_from: datetime | None,
+    created_to: datetime | None,
     statuses: frozenset[RuntimeStatus] | None,
 ) -> list[str]:
     """Delete every ended instance matching the filters; returns their ids."""
@@ -502,7 +513,11 @@ def entities_with_messages(conn: sqlite3.Connection) -> list[str]:
     return [row[0] for row in conn.execute("SELECT DISTINCT entity_id FROM entity_inbox")]
 
 
-def _row_to_entity(row: tuple[Any, ...]) -> EntityRecord:
+#: A row of the entity columns (entity_id, name, entity_key, state, last_op_us) as SQLite returns it.
+_EntityColumns = tuple[str, str, str, str | None, int | None]
+
+
+def _row_to_entity(row: _EntityColumns) -> EntityRecord:
     return EntityRecord(
         entity_id=row[0],
         name=row[1],
@@ -523,7 +538,7 @@ def get_entity(conn: sqlite3.Connection, entity_id: str) -> EntityRecord | None:
 def list_entities(conn: sqlite3.Connection, name: str | None, limit: int) -> list[EntityRecord]:
     """Existing entities (with state), optionally of one name."""
     sql = "SELECT entity_id, name, entity_key, state, last_op_us FROM entities WHERE state IS NOT NULL"
-    params: list[Any] = []
+    params: list[SqlValue] = []
     if name:
         sql += " AND name = ?"
         params.append(name.lower())

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from devhost.durable.store import schema
 from devhost.errors import StoreCorruptError, StoreError, StoreLockedError
@@ -39,13 +39,25 @@ MAX_GROUP = 2000
 
 
 @dataclass
-class _Write:
-    fn: Callable[[sqlite3.Connection], Any]
-    future: asyncio.Future[Any]
+class _Write(Generic[T]):
+    """A queued write: fn runs in the writer's transaction; future (on loop) gets its result."""
+
+    fn: Callable[[sqlite3.Connection], T]
+    future: asyncio.Future[T]
     loop: asyncio.AbstractEventLoop
 
 
-_STOP = object()
+#: A batch of writes; each has a result type of its own, hence Any.
+_Batch = list[_Write[Any]]
+#: What a write came to: (its result, None), or (None, the error its caller gets).
+_Outcome = tuple[object, BaseException | None]
+
+
+class _Stop:
+    """Queued by close(): the writer thread commits what is before it and ends."""
+
+
+_STOP = _Stop()
 
 
 class _WriteFailed(Exception):
@@ -126,7 +138,7 @@ class SqliteStore:
         self.path = path
         self._lock_fd: int | None = lock_fd
         self._writer_conn = writer_conn
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Write[Any] | _Stop] = queue.SimpleQueue()
         self._closed = False
         self._read_local = threading.local()
         self._read_conns: list[sqlite3.Connection] = []
@@ -178,22 +190,22 @@ class SqliteStore:
         stop = False
         while not stop:
             first = self._queue.get()
-            if first is _STOP:
+            if isinstance(first, _Stop):
                 break
-            batch: list[_Write] = [first]
+            batch: _Batch = [first]
             while len(batch) < MAX_GROUP:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is _STOP:
+                if isinstance(item, _Stop):
                     stop = True
                     break
                 batch.append(item)
             self._run_batch(conn, batch)
         conn.close()
 
-    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Write]) -> None:
+    def _run_batch(self, conn: sqlite3.Connection, batch: _Batch) -> None:
         try:
             outcomes = self._transaction(conn, batch)
         except _WriteFailed:
@@ -204,26 +216,26 @@ class SqliteStore:
                 try:
                     outcomes.extend(self._transaction(conn, [write]))
                 except _WriteFailed as failed:
-                    outcomes.append((False, failed.error))
+                    outcomes.append((None, failed.error))
                 except Exception as exc:
-                    outcomes.append((False, StoreError(f"task hub write failed: {exc}")))
+                    outcomes.append((None, StoreError(f"task hub write failed: {exc}")))
         except Exception as exc:
             log.exception("task hub transaction failed")
             failure = StoreError(f"task hub write failed: {exc}")
-            outcomes = [(False, failure)] * len(batch)
+            outcomes = [(None, failure)] * len(batch)
         loop = batch[0].loop
         # RuntimeError: the loop is gone (shutdown); nobody waits for these results anymore.
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(_resolve, batch, outcomes)
 
-    def _transaction(self, conn: sqlite3.Connection, batch: list[_Write]) -> list[tuple[bool, Any]]:
+    def _transaction(self, conn: sqlite3.Connection, batch: _Batch) -> list[_Outcome]:
         """Run writes in one transaction; _WriteFailed (after rollback) if one of them raised."""
-        outcomes: list[tuple[bool, Any]] = []
+        outcomes: list[_Outcome] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
             for write in batch:
                 try:
-                    outcomes.append((True, write.fn(conn)))
+                    outcomes.append((write.fn(conn), None))
                 except Exception as exc:
                     raise _WriteFailed(exc) from exc
             conn.execute("COMMIT")
@@ -273,11 +285,11 @@ class SqliteStore:
             self._lock_fd = None
 
 
-def _resolve(batch: list[_Write], outcomes: list[tuple[bool, Any]]) -> None:
-    for write, (ok, value) in zip(batch, outcomes, strict=True):
+def _resolve(batch: _Batch, outcomes: list[_Outcome]) -> None:
+    for write, (value, error) in zip(batch, outcomes, strict=True):
         if write.future.done():
             continue
-        if ok:
+        if error is None:
             write.future.set_result(value)
         else:
-            write.future.set_exception(value)
+            write.future.set_exception(error)

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from devhost.app.index import FunctionIndex, build_index
-from devhost.app.invoke import InvocationFailed, Invoker, TriggerInput
 from devhost.bindings.runtime import BindingRuntime
 from devhost.bindings.storage import StorageClients
 from devhost.config import QueueOptions
+from devhost.triggers.invoke import InvocationFailed, Invoker, TriggerInput
 from devhost.triggers.queue import QueueListener
 from devhost.workers.pool import PoolSettings, WorkerPool
 from devhost.workers.process import WorkerSpec

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
+from devhost.durable.client_binding import check_status_payload
 from devhost.durable.models import InstanceRecord, RuntimeStatus
 from devhost.management.entities import operation_input
-from devhost.management.payloads import check_status_payload
 from devhost.management.status import format_time, render_history, render_status
 
 HISTORY = [

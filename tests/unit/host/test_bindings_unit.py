@@ -10,11 +10,12 @@ from pathlib import Path
 import azure.functions as func
 import pytest
 
+from devhost.auth import load_or_create_keys
 from devhost.bindings.expressions import BindingExpressionError, resolve
 from devhost.bindings.queue_output import QueueOutputError, decode_message, encode_message
 from devhost.bindings.storage import client_options, expand_connection_string
 from devhost.bindings.table import TableBindingError, table_entities
-from devhost.http.auth import is_loopback_host, load_or_create_keys
+from devhost.net import is_loopback_host
 from devhost.worker.conversions import OutputTypeError, message_bodies
 
 

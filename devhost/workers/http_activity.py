@@ -1,4 +1,8 @@
-"""The built-in HTTP activity behind ``context.call_http`` (TaskScheduled 'BuiltIn::HttpActivity')."""
+"""The built-in HTTP activity behind ``context.call_http`` (TaskScheduled 'BuiltIn::HttpActivity').
+
+It runs in the host, not in a worker process: durable_functions() (durable_runner.py) hands it to the
+engine next to the worker runner, so that the engine itself needs no HTTP client.
+"""
 
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
-"""Access keys: function and admin (master) keys, enforced only when the host listens beyond loopback."""
+"""Access keys: function and admin (master) keys, enforced only when the host listens beyond loopback.
+
+Shared by the HTTP trigger (a function's auth level) and the servers (admin endpoints, the dashboard).
+"""
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import os
@@ -14,6 +16,7 @@ from pathlib import Path
 from aiohttp import web
 
 from devhost.errors import ConfigError
+from devhost.net import is_loopback_host
 
 log = logging.getLogger(__name__)
 
@@ -25,16 +28,6 @@ KEY_HEADER = "x-functions-key"
 KEY_COOKIE = "devhost-key"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def is_loopback_host(host: str) -> bool:
-    """True when a bind address only accepts local connections (127.0.0.0/8, ::1, localhost)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""What starts a function: HTTP, queue and timer triggers, and the invoker they share (invoke.py)."""
