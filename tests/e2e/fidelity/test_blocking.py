@@ -63,29 +63,27 @@ def _quick_ones_complete_while_pings_answer(host: DevHost) -> None:
     assert p99(latencies) < PING_P99_LIMIT_S, sorted(latencies)
 
 
-def test_blocking_orchestrator_holds_up_nothing_else(azurite: Azurite, tmp_path: Path):
+@pytest.mark.parametrize(
+    ("orchestrator", "marker", "blocking_orchestrator"),
+    [
+        ("sleepy_orchestrator", "sleepy-orchestrator", True),
+        ("sleepy_activity_orchestrator", "sleepy-activity", False),
+    ],
+)
+def test_blocking_function_holds_up_nothing_else(
+    azurite: Azurite, tmp_path: Path, orchestrator: str, marker: str, blocking_orchestrator: bool
+):
+    """A sleeping orchestrator (which is also warned about) or activity: everything else goes on."""
     with fidelity_host(azurite, tmp_path) as (host, markers):
         key = uuid.uuid4().hex
-        start(host, "sleepy_orchestrator", key)
-        wait_until((markers / f"sleepy-orchestrator-{key}").exists, 30, "the orchestrator to start sleeping")
+        start(host, orchestrator, key)
+        wait_until((markers / f"{marker}-{key}").exists, 30, f"{orchestrator} to start sleeping")
         _quick_ones_complete_while_pings_answer(host)
+        if not blocking_orchestrator:
+            return
 
         def warned() -> str | None:
-            return next(
-                (
-                    line
-                    for line in host.output().splitlines()
-                    if "must not block" in line and "sleepy_orchestrator" in line
-                ),
-                None,
-            )
+            lines = host.output().splitlines()
+            return next((line for line in lines if "must not block" in line and orchestrator in line), None)
 
-        assert wait_until(warned, 15, "a warning that orchestrator sleepy_orchestrator must not block")
-
-
-def test_blocking_activity_holds_up_nothing_else(azurite: Azurite, tmp_path: Path):
-    with fidelity_host(azurite, tmp_path) as (host, markers):
-        key = uuid.uuid4().hex
-        start(host, "sleepy_activity_orchestrator", key)
-        wait_until((markers / f"sleepy-activity-{key}").exists, 30, "the activity to start sleeping")
-        _quick_ones_complete_while_pings_answer(host)
+        assert wait_until(warned, 15, f"a warning that orchestrator {orchestrator} must not block")
