@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import signal
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from devhost.bindings.storage import DEV_PORTS, is_development_storage
 from devhost.errors import ConfigError
+from devhost.lifetime import parent_death_request
 
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 AZURITE_BIN = REPO_ROOT / "node_modules" / ".bin" / "azurite"
 STARTUP_TIMEOUT_S = 30.0
-#: prctl(2) option: the signal the kernel sends a process when the thread that started it ends.
-_PR_SET_PDEATHSIG = 1
 
 
 def is_listening(port: int) -> bool:
@@ -95,7 +92,9 @@ def launch_azurite(location: Path, ports: Mapping[str, int], binary: Path = AZUR
             stderr=subprocess.STDOUT,
             # Its own process group: Ctrl-C on the host reaches us first and we stop it in order.
             start_new_session=True,
-            preexec_fn=_dies_with_parent(),
+            # Azurite is a node process in its own session: nothing else would stop it if the host were killed,
+            # and it would keep the storage ports and the data folder.
+            preexec_fn=parent_death_request(signal.SIGTERM, os.getpid()),
             env=dict(os.environ),
         )  # fmt: skip
     return ManagedAzurite(process, location, ports)
@@ -107,29 +106,6 @@ def _check_binary(binary: Path) -> None:
             f"{binary} is missing, so Azurite cannot be started: run `make setup` (npm ci) first, "
             "or start Azurite yourself, or pass --azurite off with AzureWebJobsStorage pointing at storage"
         )
-
-
-def _dies_with_parent() -> Callable[[], None] | None:
-    """A preexec_fn asking Linux to send the child SIGTERM when this thread ends; None on other systems.
-
-    Azurite is a separate node process in its own session, so nothing else stops it when the host is
-    killed: it would keep the storage ports and the data folder until someone kills it by hand.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        # Looked up before the fork: the child only calls it (no imports or loading between fork and exec).
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def set_parent_death_signal() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() != parent:  # the host died before the request took effect
-            os._exit(1)
-
-    return set_parent_death_signal
 
 
 def start_azurite(data_dir: Path, binary: Path = AZURITE_BIN) -> ManagedAzurite:

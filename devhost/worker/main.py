@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextvars
-import ctypes
 import functools
 import logging
 import os
@@ -19,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from devhost.lifetime import parent_death_request
 from devhost.protocol import messages as m
 from devhost.protocol.framing import ChannelClosed, FrameWriter, encode_frame, read_frame
 from devhost.protocol.messages import ErrorInfo
@@ -261,18 +261,6 @@ def _error_info(exc: BaseException) -> ErrorInfo:
     )
 
 
-def _die_with_parent() -> None:
-    """On Linux, ask the kernel to kill this process when the host dies (even by kill -9)."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
-
-
 async def _run(fd: int, app_dir: Path, threads: int | None, log_level: int) -> int:
     sock = socket.socket(fileno=fd)
     reader, writer = await asyncio.open_unix_connection(sock=sock)
@@ -317,7 +305,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=_positive, default=None, help="PYTHON_THREADPOOL_THREAD_COUNT")
     parser.add_argument("--log-level", type=int, default=logging.INFO)
     args = parser.parse_args(argv)
-    _die_with_parent()
+    # Killed with the host, even by kill -9, instead of outliving it next to the app.
+    request = parent_death_request(signal.SIGKILL, os.getppid())
+    if request is not None:
+        request()
     # Ctrl+C in the terminal reaches the whole process group: the host decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     code = asyncio.run(_run(args.fd, args.app_dir.resolve(), args.threads, args.log_level))
