@@ -24,7 +24,7 @@ $(NODE_STAMP): package.json package-lock.json
 	@touch $@
 
 run: setup
-	$(BIN)/python -m devhost start --app-dir .
+	$(BIN)/devhost start --app-dir .
 
 test: setup
 	$(BIN)/python -m pytest

@@ -25,7 +25,10 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.blob_trigger import table as blob_trigger_table  # noqa: E402
 from bench.common import Sizes  # noqa: E402
+from bench.grpc_scheduler import rows as grpc_scheduler_rows  # noqa: E402
+from bench.grpc_scheduler import table as grpc_scheduler_table  # noqa: E402
 from bench.ours import run_ours  # noqa: E402
 from bench.replay_cost import RUNS as REPLAY_RUNS  # noqa: E402
 from bench.replay_cost import SMOKE_RUNS as REPLAY_SMOKE_RUNS  # noqa: E402
@@ -58,6 +61,12 @@ def run_replay_cost(smoke: bool) -> dict[str, Any]:
     command = [sys.executable, str(REPO / "bench" / "replay_cost.py"), "--emit", "--runs"]
     command.append(str(REPLAY_SMOKE_RUNS if smoke else REPLAY_RUNS))
     return _bench_result("replay_cost", command, timeout_s=600)
+
+
+def run_blob_trigger(smoke: bool) -> dict[str, Any]:
+    """bench/blob_trigger.py (its own Azurite and host): new-blob latency idle and during a 10,000-blob scan."""
+    command = [sys.executable, "-m", "bench.blob_trigger", "--emit", *(["--smoke"] if smoke else [])]
+    return _bench_result("blob_trigger", command, timeout_s=900)
 
 
 def _bench_result(label: str, command: list[str], timeout_s: float) -> dict[str, Any]:
@@ -322,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     print(f"peer {PEER} ...", flush=True)
     peer = run_peer("bench.peer_durabletask", sizes)
+    print("the same durabletask worker on devhost's scheduler endpoint (bench/grpc_scheduler.py) ...", flush=True)
+    grpc_scheduler = grpc_scheduler_rows(run_peer("bench.grpc_scheduler", sizes), peer)
     peer_dbos: dict[str, Any] = {}
     if not args.no_dbos:
         print(f"peer {PEER_DBOS} ...", flush=True)
@@ -331,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
         ours = asyncio.run(run_ours(azurite, sizes, fill_count=fill))
     print("replay cost of one episode (bench/replay_cost.py) ...", flush=True)
     replay_cost = run_replay_cost(args.smoke)
+    print("blob trigger latency (bench/blob_trigger.py) ...", flush=True)
+    blob_trigger = run_blob_trigger(args.smoke)
     rows = build_rows(ours, peer, peer_dbos)
     document = {
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -341,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
         "duration_s": round(time.monotonic() - started, 1),
         "workloads": rows,
         "replay_cost": replay_cost,
+        "blob_trigger": blob_trigger,
+        "grpc_scheduler": grpc_scheduler,
         "raw": {"ours": ours, PEER: peer, **({} if args.no_dbos else {PEER_DBOS: peer_dbos})},
     }
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -350,6 +365,10 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows))
     print("\nReplay cost of one orchestrator episode (chaining orchestrator, full replay):")
     print(replay_table(replay_cost))
+    print("\nBlob trigger: upload to invocation, and an HTTP function's latency meanwhile (bench/blob_trigger.py):")
+    print(blob_trigger_table(blob_trigger))
+    print("\nThe durabletask worker on devhost's scheduler endpoint vs in-memory (bench/grpc_scheduler.py):")
+    print(grpc_scheduler_table(grpc_scheduler))
     print(f"\nwritten to {out}")
     return 0
 

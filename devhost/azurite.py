@@ -1,25 +1,130 @@
-"""--azurite auto: start the repository's Azurite when the app uses development storage and none is running."""
+"""--azurite auto: start an Azurite when the app uses development storage and none is running.
+
+Which Azurite: this repository's node_modules (a checkout of devhost), then devhost's per-user cache (where
+`devhost azurite install` puts the pinned version with npm), then `azurite` on PATH.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from devhost.bindings.storage import DEV_PORTS, is_development_storage
-from devhost.errors import ConfigError
+from devhost.errors import AzuriteNotFoundError, ConfigError
 from devhost.lifetime import parent_death_request
 
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+#: The Azurite of a devhost checkout (`npm ci` from package.json); absent when devhost is installed.
 AZURITE_BIN = REPO_ROOT / "node_modules" / ".bin" / "azurite"
+#: The version `devhost azurite install` puts in the cache: package.json's pin (a unit test keeps them equal).
+AZURITE_VERSION = "3.35.0"
+#: The Node.js the README asks for (Azurite itself says >=10; older ones are out of support).
+MIN_NODE_MAJOR = 20
 STARTUP_TIMEOUT_S = 30.0
+NPM_TIMEOUT_S = 600.0
+
+
+@dataclass(frozen=True)
+class AzuriteInstall:
+    """An Azurite executable and where it was found."""
+
+    binary: Path
+    source: str
+
+
+def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """devhost's per-user Azurite folder: $XDG_CACHE_HOME/devhost/azurite, else ~/.cache/devhost/azurite."""
+    environ = os.environ if environ is None else environ
+    base = environ.get("XDG_CACHE_HOME") or str(Path(environ.get("HOME") or Path.home()) / ".cache")
+    return Path(base).expanduser() / "devhost" / "azurite"
+
+
+def cached_binary(environ: Mapping[str, str] | None = None) -> Path:
+    """Where `devhost azurite install` leaves the azurite command."""
+    return cache_dir(environ) / "node_modules" / ".bin" / "azurite"
+
+
+def find_azurite(environ: Mapping[str, str] | None = None, repo_binary: Path = AZURITE_BIN) -> AzuriteInstall:
+    """The first Azurite of: this repository's node_modules, the per-user cache, PATH; AzuriteNotFoundError
+    (saying how to get one) when there is none or Node.js cannot run it."""
+    environ = os.environ if environ is None else environ
+    on_path = shutil.which("azurite", path=environ.get("PATH"))
+    candidates = [
+        AzuriteInstall(repo_binary, "this repository's node_modules"),
+        AzuriteInstall(cached_binary(environ), "devhost's cache"),
+        *([AzuriteInstall(Path(on_path), "PATH")] if on_path else []),
+    ]
+    found = next((candidate for candidate in candidates if candidate.binary.exists()), None)
+    if found is None:
+        looked = ", ".join(str(candidate.binary) for candidate in candidates[:2])
+        raise AzuriteNotFoundError(
+            "the app uses development storage (UseDevelopmentStorage=true), nothing listens on ports "
+            f"{', '.join(map(str, DEV_PORTS.values()))}, and no Azurite was found (looked in {looked} and on "
+            f"PATH): run `devhost azurite install` (Azurite {AZURITE_VERSION} into {cache_dir(environ)}, "
+            "with npm), or start Azurite yourself, or pass --azurite off with AzureWebJobsStorage pointing at "
+            "a storage account"
+        )
+    check_node(environ)
+    return found
+
+
+def check_node(environ: Mapping[str, str] | None = None) -> str:
+    """The `node` version on PATH ('v20.11.1'); AzuriteNotFoundError when it is missing or older than 20."""
+    environ = os.environ if environ is None else environ
+    node = shutil.which("node", path=environ.get("PATH"))
+    needed = f"Azurite needs Node.js {MIN_NODE_MAJOR} or later"
+    if node is None:
+        raise AzuriteNotFoundError(
+            f"{needed}, and `node` is not on PATH: install Node.js {MIN_NODE_MAJOR}+ (https://nodejs.org), "
+            "or pass --azurite off with AzureWebJobsStorage pointing at a storage account"
+        )
+    try:
+        version = subprocess.run(
+            [node, "--version"], capture_output=True, text=True, timeout=30, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise AzuriteNotFoundError(f"{needed}; running {node} --version failed ({exc})") from None
+    match = re.match(r"v?(\d+)\.", version)
+    if match is None or int(match.group(1)) < MIN_NODE_MAJOR:
+        raise AzuriteNotFoundError(f"{needed}; {node} is {version or 'of an unknown version'}")
+    return version
+
+
+def install_azurite(environ: Mapping[str, str] | None = None) -> Path:
+    """`devhost azurite install`: the pinned Azurite into the per-user cache with npm; the azurite command."""
+    environ = os.environ if environ is None else environ
+    check_node(environ)
+    npm = shutil.which("npm", path=environ.get("PATH"))
+    if npm is None:
+        raise AzuriteNotFoundError(
+            "`devhost azurite install` needs npm (it comes with Node.js), and `npm` is not on PATH"
+        )
+    folder = cache_dir(environ)
+    folder.mkdir(parents=True, exist_ok=True)
+    command = [
+        npm, "install", "--prefix", str(folder), "--no-audit", "--no-fund", "--loglevel=error",
+        "--save-exact", f"azurite@{AZURITE_VERSION}",
+    ]  # fmt: skip
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=NPM_TIMEOUT_S, env=dict(environ))
+    except subprocess.TimeoutExpired:
+        raise AzuriteNotFoundError(f"npm did not install Azurite within {NPM_TIMEOUT_S:.0f} s") from None
+    binary = cached_binary(environ)
+    if result.returncode != 0 or not binary.exists():
+        said = (result.stderr or result.stdout).strip()
+        raise AzuriteNotFoundError(f"npm could not install Azurite {AZURITE_VERSION} into {folder}:\n{said}")
+    return binary
 
 
 def is_listening(port: int) -> bool:
@@ -102,15 +207,20 @@ def launch_azurite(location: Path, ports: Mapping[str, int], binary: Path = AZUR
 
 def _check_binary(binary: Path) -> None:
     if not binary.exists():
-        raise ConfigError(
-            f"{binary} is missing, so Azurite cannot be started: run `make setup` (npm ci) first, "
-            "or start Azurite yourself, or pass --azurite off with AzureWebJobsStorage pointing at storage"
+        raise AzuriteNotFoundError(
+            f"{binary} is missing, so Azurite cannot be started: run `devhost azurite install` (or `make setup` "
+            "in a devhost checkout), or start Azurite yourself, or pass --azurite off with AzureWebJobsStorage "
+            "pointing at a storage account"
         )
 
 
-def start_azurite(data_dir: Path, binary: Path = AZURITE_BIN) -> ManagedAzurite:
-    """Start Azurite on its default loopback ports (10000-10002) with data in data_dir/azurite (launch_azurite
-    says which thread should call it; then wait_until_listening)."""
+def start_azurite(data_dir: Path, binary: Path | None = None) -> ManagedAzurite:
+    """Start Azurite (find_azurite's, unless binary is given) on its default loopback ports (10000-10002) with
+    data in data_dir/azurite (launch_azurite says which thread should call it; then wait_until_listening)."""
+    if binary is None:
+        found = find_azurite()
+        binary = found.binary
+        log.info("Using Azurite from %s (%s)", found.source, binary)
     _check_binary(binary)  # first: a missing Azurite is the error to report even when the ports are taken
     busy = [port for port in DEV_PORTS.values() if is_listening(port)]
     if busy:

@@ -1,4 +1,4 @@
-"""Command line: `python -m devhost start [--app-dir DIR] [--port N] ...`."""
+"""Command line: `devhost start [--app-dir DIR] [--port N] ...` (or `python -m devhost ...`)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from devhost.azurite import AZURITE_VERSION, cache_dir, install_azurite
 from devhost.errors import DevHostError
 from devhost.host import Host, HostOptions
 from devhost.logs import LineWriter
+from devhost.scheduler.standalone import SchedulerOptions, StandaloneScheduler, parse_task_hubs
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
@@ -30,6 +32,18 @@ def _port(text: str) -> int:
     return value
 
 
+def _scheduler_port(text: str) -> int | None:
+    """--scheduler-port: a port, or ``off``."""
+    return None if text.strip().lower() == "off" else _port(text)
+
+
+def _task_hubs(text: str) -> tuple[str, ...]:
+    try:
+        return parse_task_hubs(text)
+    except DevHostError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _directory(text: str) -> Path:
     path = Path(text).expanduser()
     if not path.is_dir():
@@ -40,7 +54,7 @@ def _directory(text: str) -> Path:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exit code 2 with a usage message on bad arguments)."""
     parser = argparse.ArgumentParser(
-        prog="python -m devhost",
+        prog="devhost",
         description="Local development host for Python v2 Azure Functions apps (Durable Functions included).",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -61,12 +75,65 @@ def build_parser() -> argparse.ArgumentParser:
         "--azurite",
         choices=("auto", "off"),
         default="auto",
-        help="auto: start the repository's Azurite when the app uses UseDevelopmentStorage=true and none runs",
+        help="auto: start an Azurite (this repository's, `devhost azurite install`'s, or PATH's) when the app "
+        "uses UseDevelopmentStorage=true and none runs",
+    )
+    start.add_argument(
+        "--python",
+        type=Path,
+        default=None,
+        help="the Python that runs the app (default: $VIRTUAL_ENV's, else APP_DIR/.venv's, else devhost's own)",
     )
     start.add_argument(
         "--log-level", type=str.lower, choices=LOG_LEVELS, default=None, help="default: host.json or info"
     )
+    start.add_argument(
+        "--scheduler-port",
+        type=_scheduler_port,
+        default=8080,
+        help="Durable Task Scheduler gRPC endpoint port (default 8080; off to disable)",
+    )
+    scheduler = commands.add_parser(
+        "scheduler", help="serve the Durable Task Scheduler endpoint and the dashboard alone (no app, no Azurite)"
+    )
+    scheduler.add_argument("--port", type=_port, default=8080, help="gRPC endpoint port (default 8080)")
+    scheduler.add_argument("--dashboard-port", type=_port, default=8082, help="dashboard port (default 8082)")
+    scheduler.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others need the admin key)"
+    )
+    scheduler.add_argument(
+        "--data-dir", type=Path, default=Path(".devhost"), help="where the task hubs live (default ./.devhost)"
+    )
+    scheduler.add_argument(
+        "--task-hubs", type=_task_hubs, default=("default",), help="comma-separated task hub names (default: default)"
+    )
+    scheduler.add_argument("--log-level", type=str.lower, choices=LOG_LEVELS, default=None, help="default: info")
+    replay = commands.add_parser(
+        "replay", help="replay a stored instance through the app's current orchestrator code (pdb works)"
+    )
+    replay.add_argument("instance_id", metavar="INSTANCE_ID", help="the orchestration instance to replay")
+    replay.add_argument("--app-dir", type=_directory, default=Path("."), help="the app folder (default: .)")
+    replay.add_argument(
+        "--data-dir", type=Path, default=None, help="the host's task hub folder (default APP_DIR/.devhost)"
+    )
+    azurite = commands.add_parser("azurite", help="the Azurite storage emulator devhost starts for the app")
+    azurite_commands = azurite.add_subparsers(dest="azurite_command", metavar="ACTION", required=True)
+    azurite_commands.add_parser(
+        "install", help=f"install Azurite {AZURITE_VERSION} with npm into devhost's per-user cache ({cache_dir()})"
+    )
     return parser
+
+
+def install_azurite_command() -> int:
+    """`devhost azurite install`: exit code 0 with where it went, 1 with what is missing."""
+    print(f"Installing Azurite {AZURITE_VERSION} into {cache_dir()} with npm ...", flush=True)
+    try:
+        binary = install_azurite()
+    except DevHostError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    print(f"Azurite {AZURITE_VERSION} is installed: {binary}; `devhost start` will use it.", flush=True)
+    return 0
 
 
 #: sys.setswitchinterval for the host process (see tune_process).
@@ -105,7 +172,7 @@ def configure_logging() -> LineWriter:
     return writer
 
 
-async def _serve(host: Host) -> None:
+async def _serve(host: Host | StandaloneScheduler) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     signals_seen = 0
@@ -135,8 +202,26 @@ async def _serve(host: Host) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = build_parser().parse_args(argv)
+    if args.command == "azurite":
+        return install_azurite_command()
+    if args.command == "replay":
+        # Imported here: it loads the Durable SDK and the app, which `devhost start` never does in this process.
+        from devhost.testing.replay_command import replay_main
+
+        return replay_main(args.instance_id, args.data_dir, args.app_dir)
     tune_process()
     log_writer = configure_logging()
+    if args.command == "scheduler":
+        if args.log_level:
+            logging.getLogger().setLevel(args.log_level.upper())
+        scheduler_options = SchedulerOptions(
+            data_dir=args.data_dir.resolve(),
+            host=args.host,
+            port=args.port,
+            dashboard_port=args.dashboard_port,
+            task_hubs=args.task_hubs,
+        )
+        return _run_service(StandaloneScheduler(scheduler_options), log_writer)
     options = HostOptions(
         app_dir=args.app_dir.resolve(),
         port=args.port,
@@ -145,10 +230,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         data_dir=args.data_dir,
         azurite=args.azurite,
         log_level=args.log_level,
+        python=args.python,
+        scheduler_port=args.scheduler_port,
     )
+    return _run_service(Host(options), log_writer)
+
+
+def _run_service(service: Host | StandaloneScheduler, log_writer: LineWriter) -> int:
+    """Serve until stopped; the exit code, with the error printed when it could not start."""
     try:
         try:
-            asyncio.run(_serve(Host(options)))
+            asyncio.run(_serve(service))
         finally:
             # Log lines still queued for the writer thread come before any error printed below.
             log_writer.close()

@@ -15,6 +15,18 @@ class AppLoadError(DevHostError):
     """function_app.py cannot be imported or indexed (including unsupported bindings)."""
 
 
+class InterpreterError(DevHostError):
+    """The Python chosen for the workers is missing, is not a Python interpreter, or is too old."""
+
+
+class AppPackagesMissingError(DevHostError):
+    """The app's Python lacks azure-functions or azure-functions-durable (the message has the pip command)."""
+
+
+class AzuriteNotFoundError(DevHostError):
+    """The app needs Azurite and none is installed (or Node.js is missing); the message says how to get it."""
+
+
 class StoreError(DevHostError):
     """The task hub store cannot be used."""
 

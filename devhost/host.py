@@ -22,20 +22,30 @@ from devhost.bindings.storage import StorageClients, expand_connection_string
 from devhost.config import load_config
 from devhost.dashboard.app import DashboardSettings, create_dashboard_app
 from devhost.durable.client_binding import build_client_binding
+from devhost.durable.clock import virtual_time_enabled
 from devhost.durable.engine import DurableEngine
 from devhost.durable.models import EngineOptions
+from devhost.errors import InvalidRequestError
 from devhost.http.openapi import OPENAPI_PATH, describe_app
 from devhost.http.server import ServerParts, create_http_app, size_limit_middleware
 from devhost.management import MANAGEMENT_PREFIX, RPC_PREFIX
 from devhost.net import is_loopback_host
+from devhost.scheduler.dispatch import WorkDispatcher
+from devhost.scheduler.routing import with_scheduler
+from devhost.scheduler.server import SchedulerEndpoint, scheduler_origin
+from devhost.scheduler.servicer import TaskHub
+from devhost.triggers.blob import BlobTriggerListener, ManualRunError
+from devhost.triggers.blob_receipts import ReceiptStore
 from devhost.triggers.http import ALL_METHODS, HttpRouter, HttpTriggerHandler
-from devhost.triggers.invoke import InvocationFailed, Invoker, TriggerInput
+from devhost.triggers.invoke import HOST_API_REASON, InvocationFailed, Invoker, TriggerInput
 from devhost.triggers.queue import QueueListener
 from devhost.triggers.timer import TimerRunner, timer_request
 from devhost.web import path_names_middleware
 from devhost.workers.durable_runner import durable_functions
+from devhost.workers.interpreter import choose_interpreter, probe_interpreter
 from devhost.workers.pool import WorkerPool, pool_settings
 from devhost.workers.process import WorkerSpec
+from devhost.workers.worker_code import stage_worker_code
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +64,10 @@ class HostOptions:
     data_dir: Path | None = None
     azurite: str = "auto"
     log_level: str | None = None
+    #: --scheduler-port: the Durable Task Scheduler gRPC endpoint's port (None: off).
+    scheduler_port: int | None = 8080
+    #: --python: the interpreter for the app's workers (None: VIRTUAL_ENV, APP_DIR/.venv, devhost's own).
+    python: Path | None = None
 
     @property
     def resolved_data_dir(self) -> Path:
@@ -68,7 +82,9 @@ def public_host(bind_host: str) -> str:
     return f"[{bind_host}]" if ":" in bind_host else bind_host
 
 
-def _dashboard_app(engine: DurableEngine, index: FunctionIndex) -> web.Application:
+def _dashboard_app(
+    engine: DurableEngine, index: FunctionIndex, blob_triggers: list[BlobTriggerListener]
+) -> web.Application:
     storage = os.environ.get("AzureWebJobsStorage")  # noqa: SIM112 - the Functions setting name
     settings = DashboardSettings(
         task_hub=engine.task_hub,
@@ -76,6 +92,7 @@ def _dashboard_app(engine: DurableEngine, index: FunctionIndex) -> web.Applicati
         queue_names=[str(f.trigger.get("queueName")) for f in index.of_kind(TriggerKind.QUEUE)],
         results_table=os.environ.get("DEVHOST_RESULTS_TABLE") or None,
         orchestrator_names=[f.name for f in index.of_kind(TriggerKind.ORCHESTRATION)],
+        blob_triggers=blob_triggers,
     )
     return create_dashboard_app(engine, settings=settings, stats=engine.statistics)
 
@@ -100,10 +117,14 @@ class Host:
         self.workers: WorkerPool | None = None
         self.index: FunctionIndex | None = None
         self.engine: DurableEngine | None = None
+        #: Hands work the app does not define to gRPC workers (None with --scheduler-port off).
+        self.dispatcher: WorkDispatcher | None = None
+        self.scheduler: SchedulerEndpoint | None = None
         self.clients: StorageClients | None = None
         self.invoker: Invoker | None = None
         self.router: HttpRouter | None = None
         self.listeners: list[QueueListener] = []
+        self.blob_listeners: list[BlobTriggerListener] = []
         self.timers: list[TimerRunner] = []
         #: The functions port's public origin (http://localhost:7071), known once the port is bound.
         self.origin: str | None = None
@@ -123,13 +144,29 @@ class Host:
             policy = self._auth_policy()
             await self._serve_functions(stack, policy)
             await self._serve_dashboard(stack, policy)
+            await self._serve_scheduler(stack, policy)
             self._banner()
             await self._run_triggers(stop)
         log.info("Host stopped")
 
     async def _start_workers(self, stack: contextlib.AsyncExitStack) -> None:
-        """The app's worker processes; the first to index the app tells the host its functions."""
-        spec = WorkerSpec(self.options.app_dir.resolve(), log_level=logging.getLogger().level)
+        """The app's worker processes, in the app's Python; the first to index the app tells the host its functions."""
+        app_dir = self.options.app_dir.resolve()
+        choice = choose_interpreter(app_dir, self.options.python, self.settings)
+        interpreter = await asyncio.to_thread(probe_interpreter, choice)
+        log.info(
+            "Worker runtime: Python %s at %s (%s); %s",
+            interpreter.version_text,
+            interpreter.path,
+            interpreter.reason,
+            ", ".join(f"{name} {version}" for name, version in interpreter.packages.items()),
+        )
+        spec = WorkerSpec(
+            app_dir,
+            python=str(interpreter.path),
+            log_level=logging.getLogger().level,
+            worker_code=stage_worker_code(self.data_dir),
+        )
         self.workers = WorkerPool(spec, pool_settings(self.settings, self.config.host.function_timeout))
         metadata = await self.workers.start()
         stack.push_async_callback(self.workers.stop)
@@ -153,8 +190,15 @@ class Host:
             task_hub=durable.hub_name,
             max_concurrent_activities=durable.max_concurrent_activities,
             max_concurrent_orchestrations=durable.max_concurrent_orchestrations,
+            virtual_time=virtual_time_enabled(self.settings),
         )
-        self.engine = DurableEngine.open(self.data_dir, durable_functions(self.index, self.workers), options)
+        functions = durable_functions(self.index, self.workers)
+        if self.options.scheduler_port is not None:
+            self.dispatcher = WorkDispatcher(durable.hub_name)
+            functions = with_scheduler(functions, self.dispatcher)
+        self.engine = DurableEngine.open(self.data_dir, functions, options)
+        if self.dispatcher is not None:
+            self.dispatcher.bind(self.engine.get_history, self.engine.unpark)
         stack.push_async_callback(self.engine.stop)
         await self.engine.start()
 
@@ -170,6 +214,14 @@ class Host:
             QueueListener(f, self.invoker, self.clients, self.config.host.queues)
             for f in self.index.of_kind(TriggerKind.QUEUE)
         ]
+        blob_functions = self.index.of_kind(TriggerKind.BLOB)
+        if blob_functions:
+            receipts = ReceiptStore.open(self.data_dir)
+            stack.push_async_callback(receipts.close)
+            self.blob_listeners = [
+                BlobTriggerListener(f, self.invoker, self.clients, self.config.host.queues, receipts)
+                for f in blob_functions
+            ]
 
     def _client_binding(self, function: IndexedFunction) -> str:
         """The durableClient binding's JSON for a function (the invoker asks once the functions port is bound)."""
@@ -215,6 +267,7 @@ class Host:
             public_origin=f"http://{public_host(options.host)}:{port}",
             admin_invoke=self._admin_invoke,
             cors_origins=tuple(o.strip() for o in (config.local.cors or "").split(",") if o.strip()),
+            clock=(self.engine.clock.now, self.engine.advance_clock) if self.engine.options.virtual_time else None,
         )
         runner = web.AppRunner(create_http_app(parts), access_log=None, shutdown_timeout=DRAIN_TIMEOUT_S)
         await runner.setup()
@@ -225,20 +278,27 @@ class Host:
         self.origin = parts.public_origin = f"http://{public_host(options.host)}:{self.port}"
 
     async def _admin_invoke(self, function: IndexedFunction, payload: str | None) -> None:
-        """POST /admin/functions/{name}: a queue function gets the payload as a message, others run now."""
+        """POST /admin/functions/{name}: a queue function gets the payload as a message, a blob function runs
+        for the blob the payload names ("container/blob"), a timer function runs now."""
         assert self.invoker is not None
         if function.kind is TriggerKind.QUEUE:
             listener = next(item for item in self.listeners if item.function is function)
             await send_messages(listener.client, [payload or ""], self.config.host.queues.message_encoding)
             return
-        reason = "This function was programmatically called via the host APIs."
+        if function.kind is TriggerKind.BLOB:
+            blob_listener = next(item for item in self.blob_listeners if item.function is function)
+            try:
+                await blob_listener.run_manually(payload or "")
+            except ManualRunError as exc:
+                raise InvalidRequestError(str(exc)) from None
+            return
         with contextlib.suppress(InvocationFailed):
-            await self.invoker.invoke(function, TriggerInput(timer_request(past_due=False), {}, reason))
+            await self.invoker.invoke(function, TriggerInput(timer_request(past_due=False), {}, HOST_API_REASON))
 
     async def _serve_dashboard(self, stack: contextlib.AsyncExitStack, policy: AuthPolicy) -> None:
         """The dashboard port."""
         assert self.engine is not None and self.index is not None
-        dashboard = _dashboard_app(self.engine, self.index)
+        dashboard = _dashboard_app(self.engine, self.index, self.blob_listeners)
         dashboard.middlewares.append(dashboard_middleware(policy))
         # Bodies over aiohttp's default read limit (1 MiB) get 413 at once, not after the client sent them.
         dashboard.middlewares.insert(0, size_limit_middleware(1024 * 1024))
@@ -250,6 +310,17 @@ class Host:
         await web.TCPSite(runner, self.options.host, self.options.dashboard_port, reuse_address=True).start()
         self.dashboard_port = _bound_port(runner, self.options.dashboard_port)
 
+    async def _serve_scheduler(self, stack: contextlib.AsyncExitStack, policy: AuthPolicy) -> None:
+        """The Durable Task Scheduler's gRPC endpoint over the app's task hub (--scheduler-port)."""
+        if self.options.scheduler_port is None or self.dispatcher is None:
+            return
+        assert self.engine is not None
+        hub = TaskHub(self.engine.task_hub, self.engine, self.dispatcher)
+        admin_key = policy.keys.admin if policy.enforce and policy.keys is not None else None
+        self.scheduler = SchedulerEndpoint([hub], self.options.host, self.options.scheduler_port, admin_key)
+        await self.scheduler.start()
+        stack.push_async_callback(self.scheduler.stop)
+
     async def _run_triggers(self, stop: asyncio.Event) -> None:
         """Run the queue and timer triggers until stop; then let messages in flight finish (DRAIN_TIMEOUT_S).
 
@@ -257,6 +328,9 @@ class Host:
         """
         listener_tasks = [
             asyncio.create_task(item.run(), name=f"queue:{item.function.name}") for item in self.listeners
+        ]
+        listener_tasks += [
+            asyncio.create_task(item.run(), name=f"blob:{item.function.name}") for item in self.blob_listeners
         ]
         timer_tasks = [asyncio.create_task(item.run(), name=f"timer:{item.function.name}") for item in self.timers]
         tasks = listener_tasks + timer_tasks
@@ -270,6 +344,8 @@ class Host:
                 task.cancel()
             for listener in self.listeners:
                 listener.stop()  # stop fetching; messages in flight may finish within DRAIN_TIMEOUT_S
+            for blob_listener in self.blob_listeners:
+                blob_listener.stop()  # stop scanning; invocations in flight may finish within DRAIN_TIMEOUT_S
             if tasks:
                 _, pending = await asyncio.wait(tasks, timeout=DRAIN_TIMEOUT_S)
                 for task in pending:
@@ -294,6 +370,9 @@ class Host:
         dashboard_origin = f"http://{public_host(self.options.host)}:{self.dashboard_port}"
         self._print(f"Dashboard: {dashboard_origin}/")
         self._print(f"Durable management API: {origin}{MANAGEMENT_PREFIX} (task hub {task_hub})")
+        if self.scheduler is not None and self.scheduler.port is not None:
+            endpoint = scheduler_origin(public_host(self.options.host), self.scheduler.port)
+            self._print(f"Durable Task Scheduler endpoint: {endpoint} (TASKHUB={task_hub})")
         self._print()
 
 

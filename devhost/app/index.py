@@ -20,6 +20,7 @@ class TriggerKind(enum.StrEnum):
 
     HTTP = "httpTrigger"
     QUEUE = "queueTrigger"
+    BLOB = "blobTrigger"
     TIMER = "timerTrigger"
     ORCHESTRATION = "orchestrationTrigger"
     ACTIVITY = "activityTrigger"
@@ -40,7 +41,9 @@ SUPPORTED_BINDINGS: Mapping[str, frozenset[str]] = {
     "durableClient": frozenset({"in"}),
 }
 #: Binding types that talk to Azure Storage through a `connection` app setting.
-STORAGE_BINDINGS = frozenset({"queue", "queueTrigger", "table", "blob"})
+STORAGE_BINDINGS = frozenset({"queue", "queueTrigger", "table", "blob", "blobTrigger"})
+#: The blobTrigger source the host runs when none is set, and the only one devhost runs.
+BLOB_POLLING_SOURCE = "LogsAndContainerScan"
 
 
 class ParameterKind(enum.Enum):
@@ -234,6 +237,7 @@ def _check_settings(name: str, trigger: BindingInfo, others: list[BindingInfo]) 
         "queue": ("queueName",),
         "table": ("tableName",),
         "blob": ("path",),
+        "blobTrigger": ("path",),
         "timerTrigger": ("schedule",),
     }
     for binding in (trigger, *others):
@@ -245,7 +249,27 @@ def _check_settings(name: str, trigger: BindingInfo, others: list[BindingInfo]) 
                 f"function {name!r}: blob binding {binding.name!r} path {binding.get('path')!r} must be "
                 '"container/blob-name"'
             )
+        if binding.type == "blobTrigger":
+            _check_blob_source(name, binding)
         if binding.type == "table" and binding.direction == "in":
             take = binding.get("take")
             if take is not None and (isinstance(take, bool) or not isinstance(take, int) or take < 1):
                 raise AppLoadError(f"function {name!r}: table binding {binding.name!r} take must be a positive integer")
+
+
+def _check_blob_source(name: str, trigger: BindingInfo) -> None:
+    """Only the polling source runs locally: EventGrid needs a subscription delivering to a public webhook."""
+    source = trigger.get("source")
+    if source in (None, "") or str(source).lower() == BLOB_POLLING_SOURCE.lower():
+        return
+    if str(source).lower() == "eventgrid":
+        raise AppLoadError(
+            f'function {name!r}: blob trigger {trigger.name!r} has source="EventGrid", which needs an Event Grid '
+            f"subscription delivering blob events to the host's webhook; devhost runs the polling source "
+            f"({BLOB_POLLING_SOURCE}), the host's default: remove source= from @app.blob_trigger (or set "
+            "source=func.BlobSource.LOGS_AND_CONTAINER_SCAN) to run this function locally"
+        )
+    raise AppLoadError(
+        f"function {name!r}: blob trigger {trigger.name!r} has an unknown source {source!r}; use "
+        f"{BLOB_POLLING_SOURCE} (the default) or EventGrid"
+    )

@@ -5,8 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from devhost.dashboard import params
-from devhost.dashboard.context import STORAGE
-from devhost.dashboard.storage import validate_queue_name
+from devhost.dashboard.context import SETTINGS, STORAGE
+from devhost.dashboard.storage import QueueMessageNotFoundError, StorageUnavailableError, validate_queue_name
+from devhost.triggers.blob import POISON_QUEUE, function_id
 
 routes = web.RouteTableDef()
 
@@ -35,6 +36,56 @@ async def requeue(request: web.Request) -> web.Response:
     """Move one message from a poison queue back to its original queue."""
     target = await request.app[STORAGE].requeue(request.match_info["name"], request.match_info["message_id"])
     return web.json_response({"ok": True, "queue": target})
+
+
+@routes.get("/api/blob-triggers")
+async def blob_triggers(request: web.Request) -> web.Response:
+    """The app's blob triggers (container, blobs seen, receipts by status) and the entries of their poison queue."""
+    triggers = request.app[SETTINGS].blob_triggers
+    rows = []
+    for trigger in triggers:
+        counts = await trigger.counts()
+        rows.append(
+            {
+                "function": trigger.function.name,
+                "path": trigger.pattern.path,
+                "container": trigger.container_name,
+                "blobsSeen": counts.blobs_seen,
+                "versions": counts.versions,
+                "done": counts.done,
+                "pending": counts.pending,
+                "poisoned": counts.poisoned,
+                "scans": trigger.scans,
+                "lastScanMs": None if trigger.last_scan_s is None else round(trigger.last_scan_s * 1000, 1),
+                "lastScanBlobs": trigger.last_scan_blobs,
+            }
+        )
+    poison: list[dict[str, object]] = []
+    poison_error: str | None = None
+    storage = request.app[STORAGE]
+    if triggers and storage.configured:
+        ids = {function_id(trigger.function.name): trigger.function.name for trigger in triggers}
+        try:
+            messages = await storage.peek(POISON_QUEUE, 32)
+        except QueueMessageNotFoundError:
+            messages = []  # nothing was poisoned yet
+        except StorageUnavailableError as exc:
+            messages, poison_error = [], str(exc)
+        for message in messages:
+            entry = message["json"] if isinstance(message.get("json"), dict) else {}
+            poison.append(
+                {
+                    "id": message["id"],
+                    "insertedOn": message["insertedOn"],
+                    "function": ids.get(str(entry.get("FunctionId")), entry.get("FunctionId")),
+                    "container": entry.get("ContainerName"),
+                    "blob": entry.get("BlobName"),
+                    "etag": entry.get("ETag"),
+                }
+            )
+    return web.json_response(
+        {"triggers": rows, "poisonQueue": POISON_QUEUE, "poison": poison, "poisonError": poison_error}
+    )
 
 
 @routes.get("/api/results")

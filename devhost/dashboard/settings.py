@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from devhost.triggers.blob import BlobTriggerListener
+
 
 @dataclass(frozen=True)
 class DashboardSettings:
@@ -21,7 +23,10 @@ class DashboardSettings:
     results_table: str | None = None
     #: The app's orchestrator functions, offered by the Start dialog and the name filter.
     orchestrator_names: Sequence[str] = field(default_factory=tuple)
+    #: The app's blob triggers, shown on the queues page with their receipts and poison entries.
+    blob_triggers: Sequence[BlobTriggerListener] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "queue_names", tuple(self.queue_names))
         object.__setattr__(self, "orchestrator_names", tuple(self.orchestrator_names))
+        object.__setattr__(self, "blob_triggers", tuple(self.blob_triggers))

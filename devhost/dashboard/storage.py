@@ -20,6 +20,9 @@ from devhost.bindings.storage import client_options
 from devhost.dashboard.payloads import iso
 from devhost.errors import DevHostError, InvalidRequestError
 
+# Its entries name blob versions, not messages of a queue "webjobs-blobtrigger": they cannot be requeued.
+from devhost.triggers.blob import POISON_QUEUE as BLOB_POISON_QUEUE
+
 POISON_SUFFIX = "-poison"
 _QUEUE_NAME = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
 # Fail fast when storage is down: the dashboard must answer, not retry for a minute.
@@ -245,6 +248,11 @@ class StorageMonitor:
         if not poison_queue.endswith(POISON_SUFFIX):
             raise InvalidRequestError(
                 f"{poison_queue!r} is not a poison queue (its name must end with {POISON_SUFFIX})"
+            )
+        if poison_queue == BLOB_POISON_QUEUE:
+            raise InvalidRequestError(
+                f"{poison_queue!r} lists blob versions whose function failed maxDequeueCount times; there is no "
+                "queue to send them back to: upload the blob again (a new ETag) to run the function again"
             )
         target = validate_queue_name(poison_queue[: -len(POISON_SUFFIX)])
         service = self._queue_service()

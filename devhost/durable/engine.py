@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import heapq
 import itertools
@@ -27,11 +28,12 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from devhost.durable import entities as ent
 from devhost.durable import history as h
+from devhost.durable.clock import TaskHubClock
 from devhost.durable.episode import (
     KIND_EVENT,
     CachedInstance,
@@ -53,6 +55,7 @@ from devhost.durable.models import (
     InstancePage,
     InstanceQuery,
     InstanceRecord,
+    RunnerUnavailable,
     RuntimeStatus,
 )
 from devhost.durable.protocol import HTTP_ACTIVITY_NAME
@@ -90,13 +93,15 @@ MAX_ENTITY_WORKERS = 4
 #: and the wait before the next try, growing with each failure.
 EPISODE_ERROR_TRIES = 3
 EPISODE_RETRY_STEP_S = 0.5
+#: Virtual time: how long advance_clock waits for running work to settle, before and after moving the clock.
+VIRTUAL_TIME_SETTLE_S = 10.0
 _ORCHESTRATION = "o"
 _ENTITY = "e"
 
 
-def _activity_event(item: q.WorkItem, result: str | BaseException) -> Event:
+def _activity_event(item: q.WorkItem, result: str | BaseException, now: datetime) -> Event:
     """The event an activity run produces: TaskCompleted with its JSON result, or TaskFailed."""
-    stamp = h.format_ts(h.utcnow())
+    stamp = h.format_ts(now)
     if isinstance(result, ActivityFailure):
         return h.task_failed(stamp, item.task_id, result.reason, result.details)
     if isinstance(result, BaseException):  # an adapter bug must fail the task, not the host
@@ -185,6 +190,8 @@ class DurableEngine:
         #: Episodes in which an orchestrator ran (tests assert batching with it).
         self.episodes = 0
         self._store = store
+        #: The task hub's time (durable/clock.py); it only moves ahead of real time with options.virtual_time.
+        self.clock = TaskHubClock()
         #: Aggregates for the dashboard's overview (dashboard HubStatistics).
         self.statistics = TaskHubStatistics(store)
         self._cache: dict[str, CachedInstance] = {}
@@ -207,6 +214,12 @@ class DurableEngine:
         self._workers: list[asyncio.Task[None]] = []
         self._activity_workers: list[asyncio.Task[None]] = []
         self._busy_activity_workers: set[asyncio.Task[None]] = set()
+        #: Work the runner turned away (RunnerUnavailable), tried again on unpark().
+        self._parked_instances: set[str] = set()
+        self._parked_activities: list[q.WorkItem] = []
+        self._parked_entities: set[str] = set()
+        #: Activity results handed to the store and not committed yet (the task hub is not idle meanwhile).
+        self._completions_in_flight = 0
         self._started = False
         self._stopping = False
         self._stopped = False
@@ -228,7 +241,11 @@ class DurableEngine:
         if self._started:
             return
         self._started = True
-        now_us = h.to_us(h.utcnow())
+        if self.options.virtual_time:
+            # Persisted, so a restart does not move the task hub's time back behind what it already wrote.
+            self.clock.offset_us = await self._store.read(q.read_clock_offset)
+            log.info("Virtual time is on (tests only): the task hub's clock is %s", h.format_ts(self.clock.now()))
+        now_us = h.to_us(self.clock.now())
         max_work = await self._store.read(q.max_work_id)
         self._work_ids = itertools.count(max_work + 1)
         for item in await self._store.read(q.all_work_items):
@@ -270,6 +287,59 @@ class DurableEngine:
         await asyncio.to_thread(self._store.close)
         log.info("Durable task hub '%s' stopped", self.task_hub)
 
+    async def advance_clock(self, by: timedelta) -> datetime:
+        """Virtual time: move the task hub's clock forward; timers now due fire at once. Returns the new time.
+
+        InvalidOperationError when the host does not run with virtual time (Azure has no such thing)."""
+        if not self.options.virtual_time:
+            raise InvalidOperationError("the task hub's clock can only be moved when the host runs with virtual time")
+        # Like Temporal's time-skipping test server (python.temporal.io, temporalio.testing.WorkflowEnvironment:
+        # it "automatically skips time as needed", i.e. while workflows only wait), time moves only once what can
+        # run now has run: an instance started just before must have created its timers from the old time.
+        await self._until_idle(VIRTUAL_TIME_SETTLE_S)
+        self.clock.advance(by)
+        await self._store.write(functools.partial(q.write_clock_offset, offset_us=self.clock.offset_us))
+        self._timer_wakeup.set()
+        now = self.clock.now()
+        log.info("Virtual time advanced by %s to %s", by, h.format_ts(now))
+        await self._until_idle(VIRTUAL_TIME_SETTLE_S)
+        return now
+
+    def _idle(self) -> bool:
+        """True when no durable work is running or due now (only future timers and external events remain)."""
+        if self._timers and self._timers[0][0] <= h.to_us(self.clock.now()):
+            return False
+        queues = (self._orchestrations, self._entities)
+        return (
+            all(not ready.queued and not ready.running and not ready.dirty for ready in queues)
+            and self._activities.empty()
+            and not self._busy_activity_workers
+            and not self._completions_in_flight
+            and not self._deferred
+        )
+
+    async def _until_idle(self, timeout_s: float) -> None:
+        """Wait until the task hub is idle twice in a row, for at most timeout_s (then go on regardless)."""
+        deadline = time.monotonic() + timeout_s
+        calm = 0
+        while calm < 2 and time.monotonic() < deadline:
+            calm = calm + 1 if self._idle() else 0
+            await asyncio.sleep(0.002)
+        if calm < 2:
+            log.warning("Virtual time: the task hub was still busy after %.0f s; moving the clock anyway", timeout_s)
+
+    def unpark(self) -> None:
+        """The runner can take more now (a worker connected): try again the work it turned away."""
+        instances, self._parked_instances = self._parked_instances, set()
+        for instance_id in instances:
+            self._orchestrations.mark(instance_id)
+        activities, self._parked_activities = self._parked_activities, []
+        for item in activities:
+            self._queue_activity(item)
+        entities, self._parked_entities = self._parked_entities, set()
+        for entity_id in entities:
+            self._entities.mark(entity_id)
+
     # ================================================================ scheduling helpers
     def _add_wakeup(self, kind: str, key: str, visible_us: int) -> None:
         heapq.heappush(self._timers, (visible_us, next(self._timer_seq), kind, key))
@@ -277,7 +347,7 @@ class DurableEngine:
 
     async def _timer_loop(self) -> None:
         while True:
-            now_us = h.to_us(h.utcnow())
+            now_us = h.to_us(self.clock.now())
             while self._timers and self._timers[0][0] <= now_us:
                 _, _, kind, key = heapq.heappop(self._timers)
                 (self._orchestrations if kind == _ORCHESTRATION else self._entities).mark(key)
@@ -313,7 +383,7 @@ class DurableEngine:
         if count < EPISODE_ERROR_TRIES:
             log.warning("Orchestration '%s' episode failed (%s); retrying", instance_id, exc, exc_info=exc)
             retry_us = int(EPISODE_RETRY_STEP_S * 1_000_000 * count)
-            self._add_wakeup(_ORCHESTRATION, instance_id, h.to_us(h.utcnow()) + retry_us)
+            self._add_wakeup(_ORCHESTRATION, instance_id, h.to_us(self.clock.now()) + retry_us)
             return
         log.error("Orchestration '%s' failed repeatedly in the host; marking it Failed", instance_id, exc_info=exc)
         self._failures.pop(instance_id, None)
@@ -327,7 +397,7 @@ class DurableEngine:
             row = await self._store.read(functools.partial(q.get_instance, instance_id=instance_id))
             if row is None or row.record.runtime_status.is_terminal:
                 return
-            now = h.utcnow()
+            now = self.clock.now()
             stamp = h.format_ts(now)
             update, new_row = updated_row(
                 row,
@@ -363,7 +433,7 @@ class DurableEngine:
         if due is None:
             delay = min(cached.episode_s * DEFER_FACTOR, DEFER_MAX_S)
             self._deferred[instance_id] = now + delay
-            self._add_wakeup(_ORCHESTRATION, instance_id, h.to_us(h.utcnow()) + int(delay * 1_000_000))
+            self._add_wakeup(_ORCHESTRATION, instance_id, h.to_us(self.clock.now()) + int(delay * 1_000_000))
             return True
         if now < due:
             return True  # its wakeup marks it again
@@ -375,7 +445,7 @@ class DurableEngine:
             if self._defer_episode(instance_id):
                 return
             cached = self._cache.get(instance_id)
-            now = h.utcnow()
+            now = self.clock.now()
             self._arrivals.pop(instance_id, 0)
             read = self._store.read
             messages = await read(functools.partial(q.read_inbox, instance_id=instance_id, now_us=h.to_us(now)))
@@ -393,7 +463,13 @@ class DurableEngine:
             if cached.state is None:
                 history = await read(functools.partial(q.load_history, instance_id=instance_id))
             plan = plan_episode(cached, messages, self.functions, history, lambda: next(self._work_ids), now)
-            outcome = await self._run_orchestrator(cached, plan) if isinstance(plan, PendingEpisode) else plan
+            try:
+                outcome = await self._run_orchestrator(cached, plan) if isinstance(plan, PendingEpisode) else plan
+            except RunnerUnavailable:
+                # Nothing was committed: the messages stay in the inbox until a runner can take the episode.
+                self._cache.pop(instance_id, None)
+                self._parked_instances.add(instance_id)
+                return
             if outcome.commit is None:
                 return
             self._committing.add(instance_id)
@@ -470,16 +546,20 @@ class DurableEngine:
             self._busy_activity_workers.add(task)
             try:
                 self._submit_completion(item, await self._run_activity(item))
+            except RunnerUnavailable:
+                self._parked_activities.append(item)  # still a work item in the store
             finally:
                 self._busy_activity_workers.discard(task)
 
     def _submit_completion(self, item: q.WorkItem, event: Event) -> None:
-        message = q.NewMessage(item.instance_id, item.execution_id, KIND_EVENT, event, h.to_us(h.utcnow()))
+        message = q.NewMessage(item.instance_id, item.execution_id, KIND_EVENT, event, h.to_us(self.clock.now()))
         # Not awaited: the next activity starts while this one is group-committed.
         future = self._store.submit(functools.partial(q.complete_work_item, work_id=item.work_id, message=message))
+        self._completions_in_flight += 1
         future.add_done_callback(functools.partial(self._activity_committed, item))
 
     def _activity_committed(self, item: q.WorkItem, future: asyncio.Future[bool]) -> None:
+        self._completions_in_flight -= 1
         if future.cancelled():
             return
         error = future.exception()
@@ -491,11 +571,11 @@ class DurableEngine:
             self._orchestrations.mark(item.instance_id)
 
     async def _run_activity(self, item: q.WorkItem) -> Event:
-        function = self.functions.activities.get(item.name.lower())
+        function = self.functions.activity(item.name)
         if function is None and item.name != HTTP_ACTIVITY_NAME:
             known = ", ".join(sorted(self.functions.activities)) or "none"
             return h.task_failed(
-                h.format_ts(h.utcnow()),
+                h.format_ts(self.clock.now()),
                 item.task_id,
                 f"Activity function '{item.name}' does not exist.",
                 f"Registered activity functions: {known}.",
@@ -505,9 +585,11 @@ class DurableEngine:
                 result: str | BaseException = await self.functions.http_activity(item.input)
             else:
                 result = await self.functions.runner.activity(function, item.instance_id, item.input)
+        except RunnerUnavailable:
+            raise
         except Exception as exc:
             result = exc
-        return _activity_event(item, result)
+        return _activity_event(item, result, self.clock.now())
 
     # ================================================================ entities
     async def _entity_worker(self) -> None:
@@ -517,9 +599,11 @@ class DurableEngine:
                 await self._run_entity_batch(entity_id)
             except asyncio.CancelledError:
                 raise
+            except RunnerUnavailable:
+                self._parked_entities.add(entity_id)  # its messages stay in the store
             except Exception:
                 log.exception("Entity '%s' batch failed in the host; retrying shortly", entity_id)
-                self._add_wakeup(_ENTITY, entity_id, h.to_us(h.utcnow()) + 1_000_000)
+                self._add_wakeup(_ENTITY, entity_id, h.to_us(self.clock.now()) + 1_000_000)
             finally:
                 self._entities.done(entity_id)
 
@@ -533,7 +617,7 @@ class DurableEngine:
         state = record.state if record else None
         operations = [ent.EntityOperation(m.operation, m.input, m.request_id, m.reply_instance_id) for m in messages]
         outcome = await self._entity_batch(entity_id, name, key, state, operations)
-        now = h.utcnow()
+        now = self.clock.now()
         replies = [
             q.NewMessage(
                 message.reply_instance_id,
@@ -566,28 +650,39 @@ class DurableEngine:
         self, entity_id: str, name: str, key: str, state: str | None, operations: list[ent.EntityOperation]
     ) -> ent.BatchOutcome:
         """One batch through the entity function in a worker (every operation fails if it cannot run)."""
-        function = self.functions.entities.get(name.lower())
+        function = self.functions.entity(name)
         if function is None:
             return ent.failed_batch(f"Entity function '{name}' does not exist.", len(operations), state)
         request = ent.build_batch_request(name, key, state, operations)
         try:
             response = await self.functions.runner.entity(function, entity_id, request)
             return ent.parse_batch_response(response, len(operations))
+        except RunnerUnavailable:
+            raise
         except Exception as exc:  # a broken entity function must not take the host down
             message = f"Entity function '{name}' failed: {type(exc).__name__}: {exc}"
             return ent.failed_batch(message, len(operations), state)
 
     # ================================================================ DurableService: instances
     async def start_orchestration(
-        self, name: str, instance_id: str | None = None, input_json: str | None = None
+        self,
+        name: str,
+        instance_id: str | None = None,
+        input_json: str | None = None,
+        *,
+        exact_input: bool = False,
+        start_at: datetime | None = None,
+        version: str = "",
     ) -> str:
         """Schedule a new instance and return its id (see DurableService).
 
         input_json is the request body as a client sends it and is stored as the instance's input; the
         orchestrator gets its inner JSON text when it is a JSON string (the SDK client's double
-        encoding), else the text itself (durable-protocol.md 4.2).
+        encoding), else the text itself (durable-protocol.md 4.2). With exact_input (gRPC clients encode
+        once) the orchestrator gets input_json as it is. start_at delays the first episode (scheduled start);
+        version is ExecutionStarted's Version (the orchestration version gRPC clients may give).
         """
-        if name.lower() not in self.functions.orchestrators:
+        if self.functions.orchestrator(name) is None:
             known = ", ".join(sorted(self.functions.orchestrators)) or "none"
             raise FunctionNotFoundError(
                 f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator function. "
@@ -596,17 +691,24 @@ class DurableEngine:
         instance_id = random_uuid().hex if instance_id is None else instance_id
         check_instance_id(instance_id)
         try:
-            context_input = client_context_input(input_json)
+            context_input = input_json if exact_input else client_context_input(input_json)
         except ValueError as exc:
             raise InvalidRequestError(f"the orchestration input is not valid JSON: {exc}") from exc
         execution_id = new_execution_id()
-        now = h.utcnow()
+        now = self.clock.now()
         new = q.NewInstance(instance_id, execution_id, name, input_json, h.to_us(now))
-        start = start_message(instance_id, execution_id, name, context_input, now)
+        start = start_message(instance_id, execution_id, name, context_input, now, version=version)
+        delayed = start_at is not None and start_at > now
+        if delayed:
+            assert start_at is not None
+            start = dataclasses.replace(start, visible_us=h.to_us(start_at))
         async with self._locks.hold(instance_id):
             await self._store.write(functools.partial(q.create_instance, new=new, start=start))
             self._cache.pop(instance_id, None)
-        self._orchestrations.mark(instance_id)
+        if delayed:
+            self._add_wakeup(_ORCHESTRATION, instance_id, start.visible_us)
+        else:
+            self._orchestrations.mark(instance_id)
         self._notify(instance_id)
         return instance_id
 
@@ -662,7 +764,7 @@ class DurableEngine:
         if not event_name:
             raise InvalidRequestError("an event name is required")
         check_name(event_name, "event name")
-        now = h.utcnow()
+        now = self.clock.now()
         event = h.event_raised(h.format_ts(now), event_name, event_data_json)
         message = q.NewMessage(instance_id, None, KIND_EVENT, event, h.to_us(now))
         status = await self._store.write(functools.partial(q.raise_event_message, message=message))
@@ -672,17 +774,18 @@ class DurableEngine:
             raise InstanceStateError(f"instance '{instance_id}' has ended ({status}); it takes no more events")
         self._orchestrations.mark(instance_id)
 
-    async def terminate(self, instance_id: str, reason: str | None) -> None:
-        """Terminate a pending, running or suspended instance."""
+    async def terminate(self, instance_id: str, reason: str | None, *, output_json: str | None = None) -> None:
+        """Terminate a pending, running or suspended instance; its output is the reason as a JSON string, or
+        output_json as it is (gRPC clients send JSON)."""
         async with self._locks.hold(instance_id):
             row = await self._existing(instance_id)
             if row.record.runtime_status.is_terminal:
                 raise InstanceStateError(
                     f"instance '{instance_id}' has already ended ({row.record.runtime_status.value})"
                 )
-            now = h.utcnow()
+            now = self.clock.now()
             stamp = h.format_ts(now)
-            output = json.dumps(reason) if reason is not None else None
+            output = output_json if output_json is not None else json.dumps(reason) if reason is not None else None
             update, new_row = updated_row(
                 row,
                 now,
@@ -715,7 +818,7 @@ class DurableEngine:
                 raise InstanceStateError(f"instance '{instance_id}' has already ended ({status.value})")
             if status == RuntimeStatus.SUSPENDED:
                 raise _invalid_operation("suspend", instance_id, status)
-            now = h.utcnow()
+            now = self.clock.now()
             update, new_row = updated_row(row, now, runtime_status=RuntimeStatus.SUSPENDED)
             chunk = [h.execution_suspended(h.format_ts(now), reason)]
             await self._commit_management(new_row, q.EpisodeCommit(instance_id, history_chunk=chunk, update=update))
@@ -729,7 +832,7 @@ class DurableEngine:
                 raise InstanceStateError(f"instance '{instance_id}' has already ended ({status.value})")
             if status != RuntimeStatus.SUSPENDED:
                 raise _invalid_operation("resume", instance_id, status)
-            now = h.utcnow()
+            now = self.clock.now()
             update, new_row = updated_row(row, now, runtime_status=RuntimeStatus.RUNNING)
             chunk = [h.execution_resumed(h.format_ts(now), reason)]
             await self._commit_management(new_row, q.EpisodeCommit(instance_id, history_chunk=chunk, update=update))
@@ -744,7 +847,7 @@ class DurableEngine:
                     f"only Failed instances can be rewound; '{instance_id}' is {row.record.runtime_status.value}"
                 )
             events = await self._store.read(functools.partial(q.load_history, instance_id=instance_id))
-            now = h.utcnow()
+            now = self.clock.now()
             commit, new_row = plan_rewind(row, events, reason, now, lambda: next(self._work_ids), self.functions)
             await self._commit_management(new_row, commit)
         self._orchestrations.mark(instance_id)
@@ -790,7 +893,7 @@ class DurableEngine:
     async def signal_entity(self, entity_name: str, key: str, operation: str, input_json: str | None) -> None:
         """Queue a one-way operation. input_json is the operation input as the SDK client sends it (the
         JSON text of the JSON text of the value), or None."""
-        if entity_name.lower() not in self.functions.entities:
+        if self.functions.entity(entity_name) is None:
             known = ", ".join(sorted(self.functions.entities)) or "none"
             raise FunctionNotFoundError(f"no entity function named '{entity_name}'. Registered entities: {known}.")
         if not key:

@@ -121,9 +121,10 @@ def start_message(
     input_json: str | None,
     now: datetime,
     parent: ParentInstance | None = None,
+    version: str = "",
 ) -> NewMessage:
     """The ExecutionStarted message that begins an execution (input_json: what get_input() decodes)."""
-    event = h.execution_started(h.format_ts(now), name, input_json, instance_id, execution_id, parent)
+    event = h.execution_started(h.format_ts(now), name, input_json, instance_id, execution_id, parent, version)
     return NewMessage(instance_id, execution_id, KIND_START, event, h.to_us(now))
 
 
@@ -224,7 +225,7 @@ def plan_episode(
         return outcome
 
     assert state is not None
-    function = functions.orchestrators.get(record.name.lower())
+    function = functions.orchestrator(record.name)
     # The context input is ExecutionStarted's Input (for client starts it differs from the stored input).
     context_input = start.payload.get("Input") if start is not None else state.input
     info = replay.EpisodeInfo(record.instance_id, record.name, context_input, record.parent_instance_id)
@@ -283,7 +284,7 @@ def _build_commit(
             outcome.wakeups.append((iid, visible))
     for sub in decision.sub_orchestrations:
         stamp = h.format_ts(now)
-        if sub.name.lower() not in functions.orchestrators:
+        if functions.orchestrator(sub.name) is None:
             missing = f"Orchestrator function '{sub.name}' does not exist."
             event = h.sub_orchestration_failed(stamp, sub.task_id, missing, missing)
             commit.messages.append(NewMessage(iid, execution_id, KIND_EVENT, event, now_us))
@@ -305,6 +306,10 @@ def _build_commit(
                 NewMessage(iid, execution_id, KIND_EVENT, refusal, now_us),
             )
         )
+    for sent in decision.events_sent:
+        # To an instance that does not exist (or has ended) it is dropped there, as the reference backend does.
+        raised = h.event_raised(h.format_ts(now), sent.name, sent.input)
+        commit.messages.append(NewMessage(sent.instance_id, None, KIND_EVENT, raised, now_us))
     for entity in decision.entity_messages:
         commit.entity_messages.append(
             EntityMessage(

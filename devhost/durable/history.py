@@ -209,8 +209,9 @@ def timer_fired(timestamp: str, timer_id: int, fire_at: str) -> Event:
     return _event(EventType.TIMER_FIRED, timestamp, TimerId=timer_id, FireAt=fire_at)
 
 
-def event_sent(timestamp: str, task_id: int, target: str, name: str, input_json: str) -> Event:
-    """EventSent: an entity operation (signal or call) sent as task_id to target ('@name@key')."""
+def event_sent(timestamp: str, task_id: int, target: str, name: str, input_json: str | None) -> Event:
+    """EventSent: an entity operation (signal or call) sent as task_id to target ('@name@key'), or an external
+    event sent to another instance."""
     return _event(EventType.EVENT_SENT, timestamp, task_id, InstanceId=target, Name=name, Input=input_json)
 
 

@@ -196,6 +196,26 @@ class DurableFunctions:
     activities: Mapping[str, str] = field(default_factory=dict)
     entities: Mapping[str, str] = field(default_factory=dict)
     http_activity: HttpActivity = field(default=no_http_activity)
+    #: Accept names no table holds and pass them to the runner as given: with the scheduler endpoint on,
+    #: gRPC workers run what the app does not define (devhost/scheduler/routing.py).
+    open_names: bool = False
+
+    def orchestrator(self, name: str) -> str | None:
+        """The runner's name for orchestrator ``name``, None when nobody can run it."""
+        return self.orchestrators.get(name.lower()) or (name if self.open_names else None)
+
+    def activity(self, name: str) -> str | None:
+        """The runner's name for activity ``name``, None when nobody can run it."""
+        return self.activities.get(name.lower()) or (name if self.open_names else None)
+
+    def entity(self, name: str) -> str | None:
+        """The runner's name for entity ``name``, None when nobody can run it."""
+        return self.entities.get(name.lower()) or (name if self.open_names else None)
+
+
+class RunnerUnavailable(Exception):
+    """Nobody can run this function right now (no connected gRPC worker takes its name): the engine keeps the
+    work in the store, holds no slot or lock for it, and tries again when ``DurableEngine.unpark`` is called."""
 
 
 class ActivityFailure(Exception):
@@ -216,3 +236,5 @@ class EngineOptions:
     max_concurrent_orchestrations: int = 10
     #: How long an activity or orchestration work item stays leased before it is retried.
     lease_seconds: float = 300.0
+    #: Tests only (DEVHOST_VIRTUAL_TIME): the task hub's clock can be moved forward (durable/clock.py).
+    virtual_time: bool = False

@@ -31,8 +31,12 @@ from devhost.ids import random_uuid
 log = logging.getLogger(__name__)
 
 OUT_OF_PROC_MARKER = "$OutOfProcData$:"
-#: Advertised replay schema: V3 without the long-timer settings (durable-protocol.md 2.4).
-UPPER_SCHEMA_VERSION = 2
+#: Advertised replay schema: V3 without the long-timer settings (durable-protocol.md 2.4), told as the
+#: extension tells it: upperSchemaVersion V2 (1) for SDKs that know no more (azure-functions-durable 1.2.9's
+#: ReplaySchema stops at V2 and fails on 2) and upperSchemaVersionNew V3 (2) for newer ones
+#: (azure-functions-durable-extension, OrchestrationTriggerAttributeBindingProvider.OrchestrationContextToString).
+UPPER_SCHEMA_VERSION = 1
+UPPER_SCHEMA_VERSION_NEW = 2
 
 #: One action of the SDK's OrchestratorState (camelCase keys): wire data, so a plain dict like history events.
 Action = dict[str, Any]
@@ -48,6 +52,9 @@ class OrchestratorState(TypedDict, total=False):
     error: str | None
     customStatus: JsonValue
     schemaVersion: int | None
+    #: Not from the SDK: the output as JSON text to store as it is (the scheduler endpoint's workers send JSON
+    #: text, or a large-payload token that is no JSON at all); wins over ``output``.
+    outputJson: str
 
 
 class EntityRequest(TypedDict):
@@ -60,8 +67,13 @@ class EntityRequest(TypedDict):
     parent: str
 
 
+#: Not an SDK action type: an external event sent to another instance (durabletask's sendEvent, from the
+#: scheduler endpoint's workers; devhost/scheduler/conversions.py). Recorded as EventSent like entity messages.
+SEND_EVENT_ACTION = 100
+
 #: Action type (as the SDK sends it, a plain int) -> the history event that records it.
 _SCHEDULING_TYPE_OF_ACTION: dict[int, EventType] = {
+    SEND_EVENT_ACTION: EventType.EVENT_SENT,
     ActionType.CALL_ACTIVITY: EventType.TASK_SCHEDULED,
     ActionType.CALL_ACTIVITY_WITH_RETRY: EventType.TASK_SCHEDULED,
     ActionType.CALL_HTTP: EventType.TASK_SCHEDULED,
@@ -191,7 +203,7 @@ class ExecutionState:
                     self.action_ids.append(task_id)
                 if event_type != EventType.EVENT_SENT:
                     self.open_ids.add(task_id)
-                else:
+                elif str(event.get("InstanceId") or "").startswith("@"):  # an entity message, not an event
                     request = _entity_request(event)
                     if request is not None and not request.get("signal", False):
                         self.entity_calls[str(request["id"])] = task_id
@@ -253,6 +265,15 @@ class SubOrchestrationWork:
 
 
 @dataclass(frozen=True)
+class EventWork:
+    """Deliver external event `name` with `input` (JSON text) to instance `instance_id`."""
+
+    instance_id: str
+    name: str
+    input: str | None
+
+
+@dataclass(frozen=True)
 class EntityWork:
     """An operation for entity `entity_id` ('@name@key'); request_id is set for calls (a reply is due)."""
 
@@ -283,6 +304,7 @@ class Decision:
     timers: list[TimerWork] = field(default_factory=list)
     sub_orchestrations: list[SubOrchestrationWork] = field(default_factory=list)
     entity_messages: list[EntityWork] = field(default_factory=list)
+    events_sent: list[EventWork] = field(default_factory=list)
     #: JSON text of the orchestrator's return value (None when it returned None).
     output: str | None = None
     failure_message: str | None = None
@@ -432,6 +454,7 @@ def build_episode_context(state: ExecutionState, info: EpisodeInfo, new_events: 
             "parentInstanceId": info.parent_instance_id,
             "input": info.input,
             "upperSchemaVersion": UPPER_SCHEMA_VERSION,
+            "upperSchemaVersionNew": UPPER_SCHEMA_VERSION_NEW,
         }
     )
     current = '{"history":[' + serialize_new_events(new_events) + "]," + rest[1:]
@@ -478,6 +501,8 @@ def _action_name(action: Action) -> str:
         return HTTP_ACTIVITY_NAME.lower()
     if action_type in (ActionType.CALL_ENTITY, ActionType.SIGNAL_ENTITY):
         return str(action.get("operation") or "").lower()
+    if action_type == SEND_EVENT_ACTION:
+        return str(action.get("eventName") or "").lower()
     if action_type == ActionType.CREATE_TIMER:
         return ""
     return str(action.get("functionName") or "").lower()
@@ -599,7 +624,9 @@ def decide(
         return decision
     if is_done:
         decision.outcome = Outcome.COMPLETED
-        if "output" in orchestrator_state and orchestrator_state["output"] is not None:
+        if "outputJson" in orchestrator_state:
+            decision.output = orchestrator_state["outputJson"]
+        elif "output" in orchestrator_state and orchestrator_state["output"] is not None:
             decision.output = json.dumps(orchestrator_state["output"])
         decision.events.append(
             h.execution_completed(
@@ -636,6 +663,7 @@ def finish_failed(decision: Decision, prepared: PreparedEpisode, message: str, d
     decision.timers.clear()
     decision.sub_orchestrations.clear()
     decision.entity_messages.clear()
+    decision.events_sent.clear()
     # Retry work handed out in prepare_episode is void too: the execution ends here.
     decision.events = [
         *prepared.new_events,
@@ -673,6 +701,10 @@ def _schedule(
         fire_at = h.parse_ts(fire_text)
         decision.timers.append(TimerWork(task_id, fire_at, h.format_ts(fire_at)))
         return h.timer_created(timestamp, task_id, h.format_ts(fire_at))
+    if action_type == SEND_EVENT_ACTION:
+        target, name = str(action.get("instanceId")), str(action.get("eventName"))
+        decision.events_sent.append(EventWork(target, name, action_input))
+        return h.event_sent(timestamp, task_id, target, name, action_input)
     if action_type in (ActionType.CALL_ENTITY, ActionType.SIGNAL_ENTITY):
         target = str(action.get("instanceId"))
         operation = str(action.get("operation"))

@@ -79,7 +79,7 @@ def plan_rewind(
             )
         elif (
             source["EventType"] == EventType.SUB_ORCHESTRATION_INSTANCE_CREATED
-            and source["Name"].lower() in functions.orchestrators
+            and functions.orchestrator(source["Name"]) is not None
         ):
             child_id = str(source["InstanceId"])
             child_execution = new_execution_id()

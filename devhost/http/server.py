@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -13,7 +14,9 @@ from aiohttp import web
 import devhost
 from devhost.app.index import FunctionIndex, IndexedFunction, TriggerKind
 from devhost.auth import AuthPolicy, Handler, key_middleware, local_only_middleware
+from devhost.durable.history import format_ts
 from devhost.durable.service import DurableService
+from devhost.errors import DurableError
 from devhost.http.openapi import OPENAPI_PATH, describe_app, describe_http_functions
 from devhost.management import MANAGEMENT_PREFIX, RPC_PREFIX
 from devhost.management.routes import create_management_app
@@ -24,6 +27,12 @@ MAX_REQUEST_BYTES = 100 * 1024 * 1024
 
 #: Runs a non-HTTP function once by name with an optional input (POST /admin/functions/{name}).
 AdminInvoke = Callable[[IndexedFunction, str | None], Awaitable[None]]
+#: Virtual time (tests only): moves the task hub's clock forward, returns its new time (POST /admin/devhost/clock).
+AdvanceClock = Callable[[timedelta], Awaitable[datetime]]
+#: The task hub's current time.
+ReadClock = Callable[[], datetime]
+#: devhost's own admin routes (no Functions host has them); under /admin/, so they take the admin key too.
+DEVHOST_ADMIN_PREFIX = "/admin/devhost"
 
 
 @dataclass
@@ -40,6 +49,8 @@ class ServerParts:
     admin_invoke: AdminInvoke | None = None
     #: Allowed CORS origins from local.settings.json Host.CORS ("*" allows any); empty disables CORS.
     cors_origins: tuple[str, ...] = ()
+    #: Set only when the host runs with virtual time: then (and only then) /admin/devhost/clock exists.
+    clock: tuple[ReadClock, AdvanceClock] | None = None
 
 
 def size_limit_middleware(limit: int) -> Callable[..., Awaitable[web.StreamResponse]]:
@@ -143,7 +154,7 @@ def create_http_app(parts: ServerParts) -> web.Application:
         function = parts.index.get(request.match_info["name"])
         if function is None:
             return error_response(404, f"no function named {request.match_info['name']!r}")
-        if parts.admin_invoke is None or function.kind not in (TriggerKind.TIMER, TriggerKind.QUEUE):
+        if parts.admin_invoke is None or function.kind not in (TriggerKind.TIMER, TriggerKind.QUEUE, TriggerKind.BLOB):
             return error_response(400, f"function {function.name!r} ({function.kind.value}) cannot be run this way")
         text = await request.text()
         payload: str | None = None
@@ -153,13 +164,19 @@ def create_http_app(parts: ServerParts) -> web.Application:
             except ValueError:
                 return error_response(400, 'body must be JSON like {"input": "..."}')
             payload = body.get("input") if isinstance(body, dict) else None
-        await parts.admin_invoke(function, payload)
+        try:
+            await parts.admin_invoke(function, payload)
+        except DurableError as exc:
+            return error_response(exc.http_status, str(exc))
         return web.Response(status=202)
 
     app.router.add_get("/admin/host/status", host_status)
     app.router.add_get("/admin/functions", list_functions)
     app.router.add_get("/admin/functions/{name}", get_function)
     app.router.add_post("/admin/functions/{name}", invoke_function)
+
+    if parts.clock is not None:
+        _add_clock_routes(app, *parts.clock)
 
     async def openapi(request: web.Request) -> web.Response:
         """This port's routes as an OpenAPI document: /api functions, /admin, the management API."""
@@ -169,3 +186,33 @@ def create_http_app(parts: ServerParts) -> web.Application:
     app.router.add_get(OPENAPI_PATH, openapi)
     app.router.add_route("*", "/{tail:.*}", parts.handler)
     return app
+
+
+def _add_clock_routes(app: web.Application, read: ReadClock, advance: AdvanceClock) -> None:
+    """GET/POST /admin/devhost/clock: the task hub's virtual time (devhost's pytest plugin's advance())."""
+
+    def clock_body(now: datetime) -> dict[str, Any]:
+        offset = now - datetime.now(UTC)
+        return {"now": format_ts(now), "offsetSeconds": round(max(offset.total_seconds(), 0.0), 3)}
+
+    async def get_clock(request: web.Request) -> web.Response:
+        """The task hub's current (virtual) time."""
+        return web.json_response(clock_body(read()))
+
+    async def advance_clock(request: web.Request) -> web.Response:
+        """Move the task hub's clock forward by {"seconds": N}; durable timers now due fire at once."""
+        try:
+            body = json.loads(await request.text() or "null")
+        except ValueError:
+            body = None
+        seconds = body.get("seconds") if isinstance(body, dict) else None
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            return error_response(400, 'body must be JSON like {"seconds": 86400} (how far to move the clock)')
+        try:
+            now = await advance(timedelta(seconds=seconds))
+        except (DurableError, OverflowError) as exc:
+            return error_response(400, str(exc))
+        return web.json_response(clock_body(now))
+
+    app.router.add_get(f"{DEVHOST_ADMIN_PREFIX}/clock", get_clock)
+    app.router.add_post(f"{DEVHOST_ADMIN_PREFIX}/clock", advance_clock)

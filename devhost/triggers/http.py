@@ -17,7 +17,7 @@ from devhost.app.index import IndexedFunction, TriggerKind
 from devhost.auth import AuthPolicy, unauthorized
 from devhost.bindings.expressions import json_properties
 from devhost.errors import AppLoadError
-from devhost.triggers.invoke import InvocationFailed, Invoker, TriggerInput
+from devhost.triggers.invoke import HOST_API_REASON, InvocationFailed, Invoker, TriggerInput
 
 log = logging.getLogger(__name__)
 
@@ -341,7 +341,7 @@ class HttpTriggerHandler:
         trigger = TriggerInput(
             data=request_data(request, body, route_params),
             binding_data=binding_data(request, body, route_params),
-            reason="This function was programmatically called via the host APIs.",
+            reason=HOST_API_REASON,
             trace_parent=request.headers.get("traceparent"),
             trace_state=request.headers.get("tracestate"),
         )

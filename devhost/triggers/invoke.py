@@ -25,6 +25,10 @@ class InvocationFailed(DevHostError):
         self.cause = cause
 
 
+#: The reason the host logs for runs it was asked for (HTTP requests, POST /admin/functions/{name}).
+HOST_API_REASON = "This function was programmatically called via the host APIs."
+
+
 @dataclass(frozen=True)
 class TriggerInput:
     """What a trigger hands the invoker."""

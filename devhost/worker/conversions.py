@@ -54,6 +54,22 @@ def trigger_value(trigger_type: str, data: dict[str, Any], annotation: Any) -> A
             time_next_visible=_time(data.get("time_next_visible")),
             pop_receipt=data.get("pop_receipt"),
         )
+    if trigger_type == "blobTrigger":
+        content = decode_bytes(data.get("data") or "")
+        if annotation is str:
+            return content.decode("utf-8")
+        if annotation is bytes:
+            return content
+        # As the Python worker's BlobConverter builds it from the trigger metadata: name is the blob path
+        # ("container/blob", the BlobTrigger value), length from Properties.ContentLength.
+        return InputStream(
+            data=content,
+            name=data.get("name"),
+            uri=data.get("uri"),
+            length=data.get("length"),
+            blob_properties=data.get("properties"),
+            metadata=data.get("metadata"),
+        )
     if trigger_type == "timerTrigger":
         return TimerRequest(
             past_due=bool(data.get("past_due")),

@@ -2,8 +2,11 @@
 
 * ``azure.functions._durable_functions``: OrchestrationContext (how the Python worker hands a context's JSON
   to the SDK's orchestrator handle) and df_dumps/df_loads (how it converts activity inputs and results,
-  custom classes with to_json/from_json included). The real worker uses the same module. Without it, the
-  handle gets the JSON text itself (it accepts that) and values go through json; log_fences() says so.
+  custom classes with to_json/from_json included). The real worker uses the same module. azure-functions
+  before df_dumps/df_loads (1.18.0 and 1.24.0 were checked) converts in its ActivityTriggerConverter with
+  json and the module's _serialize_custom_object/_deserialize_custom_object hooks, and so does the worker
+  there. Without any of them, the handle gets the JSON text itself (it accepts that) and values go through
+  plain json; log_fences() says so.
 * sdk_speedups.py's shortcuts in azure-functions-durable's parsing (its timestamp parser and the kept
   history), switched on only for the versions in VERIFIED, and only when their own checks pass.
 
@@ -20,10 +23,14 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-#: The versions the shortcuts and private imports were verified on (the pins in requirements.txt).
+#: The versions the shortcuts and private imports were verified on: the pins in requirements.txt, and
+#: azure-functions-durable 1.5.0, whose history/HistoryEvent.py, DurableOrchestrationStatus's dt_parse uses
+#: and DurableOrchestrationContext.__init__/from_json are the same code as 1.7.0's (compared side by side;
+#: tests/e2e/install runs an app pinned to it with the shortcuts on). 1.2.9's context has no version
+#: (_extract_version_from_history), so the kept history does not apply to it; it runs the stock path.
 VERIFIED: dict[str, frozenset[str]] = {
     "azure-functions": frozenset({"1.26.0"}),
-    "azure-functions-durable": frozenset({"1.7.0"}),
+    "azure-functions-durable": frozenset({"1.5.0", "1.7.0"}),
 }
 
 df_dumps: Callable[[Any], str]
@@ -31,18 +38,32 @@ df_loads: Callable[[str], Any]
 _OrchestrationContext: Callable[[str], Any] | None
 try:
     from azure.functions._durable_functions import OrchestrationContext as _OrchestrationContext
+except ImportError:  # only on azure-functions versions without the module
+    _OrchestrationContext = None
+try:
     from azure.functions._durable_functions import df_dumps, df_loads
 
     HAS_DURABLE_CONVERTERS = True
-except ImportError:  # only on azure-functions versions without the module
-    _OrchestrationContext = None
-    HAS_DURABLE_CONVERTERS = False
+except ImportError:
+    try:  # azure-functions up to 1.25: what its ActivityTriggerConverter does
+        from azure.functions._durable_functions import _deserialize_custom_object, _serialize_custom_object
 
-    def df_dumps(value: Any) -> str:
-        return json.dumps(value)
+        HAS_DURABLE_CONVERTERS = True
 
-    def df_loads(text: str) -> Any:
-        return json.loads(text)
+        def df_dumps(value: Any) -> str:
+            return json.dumps(value, default=_serialize_custom_object)
+
+        def df_loads(text: str) -> Any:
+            return json.loads(text, object_hook=_deserialize_custom_object)
+
+    except ImportError:
+        HAS_DURABLE_CONVERTERS = False
+
+        def df_dumps(value: Any) -> str:
+            return json.dumps(value)
+
+        def df_loads(text: str) -> Any:
+            return json.loads(text)
 
 
 def orchestration_context(body: str) -> Any:

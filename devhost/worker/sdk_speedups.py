@@ -167,7 +167,14 @@ def same_context(stock: Callable[..., Any]) -> bool:
          "Result": "\"x\"", "IsPlayed": False},
     ]  # fmt: skip
     played = [{**event, "IsPlayed": True} for event in played]
-    rest = {"instanceId": "i", "isReplaying": False, "parentInstanceId": None, "input": "[1]", "upperSchemaVersion": 2}
+    rest = {
+        "instanceId": "i",
+        "isReplaying": False,
+        "parentInstanceId": None,
+        "input": "[1]",
+        "upperSchemaVersion": 1,
+        "upperSchemaVersionNew": 2,
+    }
     try:
         whole = stock(DurableOrchestrationContext, json.dumps({"history": played + new, **rest}))
         kept = [HistoryEvent(**event) for event in played]

@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 INDEX_TIMEOUT_S = 120.0
 #: Instances whose sent history a WorkerProcess remembers (the worker itself keeps what fits its budget).
 MAX_SENT_HISTORIES = 10_000
-#: The folder that holds the devhost package, put on the worker's PYTHONPATH.
-_DEVHOST_ROOT = str(Path(devhost.__file__).resolve().parents[1])
+#: The folder that holds the devhost package: the worker's PYTHONPATH when no staged copy is given.
+_DEVHOST_ROOT = Path(devhost.__file__).resolve().parents[1]
 
 
 class WorkerDied(Exception):
@@ -59,6 +59,9 @@ class WorkerSpec:
     python: str = sys.executable
     threads: int | None = None
     log_level: int = logging.INFO
+    #: The folder with the worker's own code (devhost/workers/worker_code.py), first on its PYTHONPATH; None
+    #: puts the folder holding devhost there instead, which only suits devhost's own interpreter.
+    worker_code: Path | None = None
 
 
 @dataclass
@@ -96,7 +99,8 @@ class WorkerProcess:
         """Start the process and wait until it indexed the app; AppLoadError with its traceback if not."""
         host_end, worker_end = socket.socketpair()
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_DEVHOST_ROOT, env.get("PYTHONPATH")) if p)
+        worker_code = str(self.spec.worker_code or _DEVHOST_ROOT)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (worker_code, env.get("PYTHONPATH")) if p)
         command = [
             self.spec.python,
             "-m",

@@ -78,7 +78,22 @@ def test_bench_smoke_writes_the_results_document(tmp_path: Path) -> None:
     assert trip["calls"] > 0 and trip["sequential_ms"] > 0 and trip["concurrent_ms"] > 0
     assert "Channel round trip" in completed.stdout
     assert "| history events | steps |" in completed.stdout and "O(N^2)" in completed.stdout
+    # The durabletask worker on devhost's scheduler endpoint beside the same worker on the in-memory backend.
+    grpc_rows = {row["id"]: row for row in document["grpc_scheduler"]}
+    assert list(grpc_rows) == WORKLOAD_IDS[:-1]
+    for row in grpc_rows.values():
+        assert row["devhost_grpc"] > 0 and row["inmemory"] > 0
+        assert row["ratio"] == pytest.approx(row["devhost_grpc"] / row["inmemory"], rel=0.02)
+    assert "| id | devhost endpoint (persisted) | in-memory backend |" in completed.stdout
     # The printed table names every workload and has the DBOS columns.
     assert "| dbos | ratio dbos |" in completed.stdout
     for workload_id in WORKLOAD_IDS:
         assert f"| {workload_id} |" in completed.stdout
+    # Blob triggers: upload-to-invocation idle and while a big container is scanned, an HTTP ping meanwhile.
+    blob = document["blob_trigger"]
+    assert blob["big_container_blobs"] > 0 and blob["samples"] > 0 and blob["idle_goal_s"] == 2.0
+    for phase in ("idle", "scanning"):
+        assert 0 < blob[phase]["new_blob_s"]["p50"] <= blob[phase]["new_blob_s"]["max"]
+        assert 0 < blob[phase]["ping_ms"]["p50"] <= blob[phase]["ping_ms"]["max"] and blob[phase]["pings"] > 0
+    assert blob["scanning"]["scan"]["blobs"] >= blob["big_container_blobs"]
+    assert "goal: a new blob fires within 2 s on an idle host: " in completed.stdout

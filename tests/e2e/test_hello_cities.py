@@ -1,4 +1,6 @@
-"""Hello Cities end to end: the real app under the local host, with real Azurite, HTTP and queues."""
+"""Hello Cities end to end: the real app under the local host, with real Azurite, HTTP and queues.
+
+The HTTP starters are tested through devhost's pytest plugin in test_hello_cities_plugin.py."""
 
 from __future__ import annotations
 
@@ -81,26 +83,6 @@ def wait_completed(url: str, timeout: float = 60) -> dict[str, Any]:
 
 def send_raw(app: App, text: str) -> None:
     send_raw_to(app.queue_client(), text)
-
-
-def test_http_chaining_runs_to_the_three_greetings(app: App) -> None:
-    code, headers, body = http("POST", f"{app.host.base_url}/api/StartChaining", b"")
-    assert code == 202
-    assert headers["Location"] == body["statusQueryGetUri"]
-    assert body["statusQueryGetUri"].startswith(app.host.base_url)
-    status = wait_completed(body["statusQueryGetUri"])
-    assert status["runtimeStatus"] == "Completed"
-    assert status["output"] == GREETINGS_3
-
-
-def test_http_custom_cities_and_bad_bodies(app: App) -> None:
-    code, _, body = http("POST", f"{app.host.base_url}/api/StartFanOutFanIn", b'{"cities": ["Oslo", "Lima"]}')
-    assert code == 202
-    assert wait_completed(body["statusQueryGetUri"])["output"] == ["Hello Oslo!", "Hello Lima!"]
-    code, headers, body = http("POST", f"{app.host.base_url}/api/StartChaining", b'{"cities": []}')
-    assert code == 400
-    assert headers["Content-Type"].startswith("application/json")
-    assert body == {"error": "cities must hold 1 to 10000 cities, got 0"}
 
 
 def test_producer_fanout_wait_prints_the_five_greetings(app: App) -> None:

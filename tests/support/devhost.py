@@ -1,4 +1,4 @@
-"""Run `python -m devhost start` as a subprocess against a test Azurite, for end-to-end tests."""
+"""Run `devhost start` as a subprocess against a test Azurite, for end-to-end tests."""
 
 from __future__ import annotations
 
@@ -21,6 +21,10 @@ from tests.support.ports import free_port
 from tests.support.waiting import wait_until
 
 STARTUP_TIMEOUT_S = 60.0
+#: How the helper runs devhost: the `devhost` command installed next to this interpreter (what `make run` runs),
+#: or `python -m devhost` where the project is not installed with its scripts.
+_SCRIPT = Path(sys.executable).with_name("devhost")
+DEVHOST_PROGRAM: list[str] = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "devhost"]
 
 
 @dataclass
@@ -32,6 +36,8 @@ class DevHost:
     dashboard_port: int
     data_dir: Path
     host: str = "127.0.0.1"
+    #: The Durable Task Scheduler endpoint's port; None when it is off (the default here: tests never take 8080).
+    scheduler_port: int | None = None
     _chunks: list[bytes] = field(default_factory=list)
     _reader: threading.Thread | None = None
 
@@ -94,17 +100,24 @@ class DevHost:
 
 
 def devhost_command(
-    app_dir: Path, port: int, dashboard_port: int, data_dir: Path, host: str = "127.0.0.1", azurite: str = "off"
+    app_dir: Path,
+    port: int,
+    dashboard_port: int,
+    data_dir: Path,
+    host: str = "127.0.0.1",
+    azurite: str = "off",
+    scheduler_port: int | None = None,
 ) -> list[str]:
-    """The command line the helper runs."""
+    """The command line the helper runs (the scheduler endpoint off unless a port is given: never 8080)."""
     return [
-        sys.executable, "-m", "devhost", "start",
+        *DEVHOST_PROGRAM, "start",
         "--app-dir", str(app_dir),
         "--port", str(port),
         "--dashboard-port", str(dashboard_port),
         "--data-dir", str(data_dir),
         "--host", host,
         "--azurite", azurite,
+        "--scheduler-port", "off" if scheduler_port is None else str(scheduler_port),
     ]  # fmt: skip
 
 
@@ -117,6 +130,7 @@ def start_devhost(
     host: str = "127.0.0.1",
     wait: bool = True,
     azurite_mode: str = "off",
+    scheduler_port: int | None = None,
 ) -> DevHost:
     """Start the host; with wait, return once /admin/host/status answers (raise with its output if it died).
 
@@ -132,13 +146,13 @@ def start_devhost(
     env.update(extra_env or {})
     port, dashboard_port = free_port(), free_port()
     process = subprocess.Popen(
-        devhost_command(app_dir, port, dashboard_port, data_dir, host, azurite_mode),
+        devhost_command(app_dir, port, dashboard_port, data_dir, host, azurite_mode, scheduler_port),
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    devhost = DevHost(process, port, dashboard_port, data_dir, host)
+    devhost = DevHost(process, port, dashboard_port, data_dir, host, scheduler_port)
     devhost._reader = threading.Thread(target=devhost._read, name="devhost-output", daemon=True)
     devhost._reader.start()
     if wait:
@@ -176,9 +190,12 @@ def running_devhost(
     data_dir: Path | None = None,
     extra_env: dict[str, str] | None = None,
     host: str = "127.0.0.1",
+    scheduler_port: int | None = None,
 ) -> Iterator[DevHost]:
     """A started devhost for the with-block; terminated (SIGTERM, then SIGKILL) afterwards."""
-    devhost = start_devhost(app_dir, azurite, data_dir=data_dir, extra_env=extra_env, host=host)
+    devhost = start_devhost(
+        app_dir, azurite, data_dir=data_dir, extra_env=extra_env, host=host, scheduler_port=scheduler_port
+    )
     try:
         yield devhost
     finally:

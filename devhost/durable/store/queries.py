@@ -376,6 +376,21 @@ def future_timers(conn: sqlite3.Connection, now_us: int) -> list[tuple[str, int]
 # Queries and purge
 
 
+def read_clock_offset(conn: sqlite3.Connection) -> int:
+    """The virtual-time offset of the task hub's clock in microseconds (0 when never advanced)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'clock_offset_us'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def write_clock_offset(conn: sqlite3.Connection, offset_us: int) -> None:
+    """Persist the virtual-time offset (meta key clock_offset_us)."""
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('clock_offset_us', ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (str(offset_us),),
+    )
+
+
 def encode_token(created_us: int, instance_id: str) -> str:
     """Opaque continuation token for keyset paging."""
     raw = json.dumps([created_us, instance_id], separators=(",", ":")).encode()

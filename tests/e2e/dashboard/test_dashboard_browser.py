@@ -16,6 +16,7 @@ from playwright.async_api import async_playwright
 from devhost.dashboard.app import DashboardSettings
 from devhost.durable.models import RuntimeStatus
 from tests.support.azurite import Azurite
+from tests.support.blob_triggers import running_blob_app, upload
 from tests.support.dashboard import running_dashboard
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.azurite]
@@ -116,6 +117,8 @@ async def test_dashboard_end_to_end(browser_page, azurite: Azurite, tmp_path: Pa
         await expect(bars).to_have_count(5)
         await expect(page.locator(".tl-summary")).to_contain_text("up to 5 at once")
         await expect(page.get_by_role("heading", name="History (")).to_be_visible()
+        # The command that replays this instance through the app's current code, ready to copy.
+        await expect(page.locator(".replay-command code")).to_have_text("python -m devhost replay fan-e2e")
         await page.screenshot(path=str(ARTIFACTS / "fan-out-detail.png"), full_page=True)
 
         # Raise an event to the waiting instance through the UI; its status turns Completed.
@@ -247,3 +250,33 @@ async def test_list_falls_back_to_polling_without_server_events(browser_page, tm
         await expect(page.locator("td.empty")).to_have_count(1)
         await stack.engine.start_orchestration("quick", "polled-e2e")
         await expect(page.locator('tr[data-instance-id="polled-e2e"]')).to_have_count(1)
+
+
+async def test_queues_page_shows_blob_triggers_and_their_poison_entries(
+    browser_page, azurite: Azurite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from playwright.async_api import expect
+
+    page = browser_page
+    async with running_blob_app(azurite, tmp_path, monkeypatch) as app:
+        await upload(azurite, app.containers["BLOB_INPUT"], "photo.jpg", b"jpeg")
+        await upload(azurite, app.containers["BLOB_FAILING"], "broken.csv", b"x")
+        settings = DashboardSettings(
+            task_hub="BlobPageHub", storage_connection_string=azurite.connection_string, blob_triggers=app.listeners
+        )
+        async with running_dashboard(tmp_path / "hub", settings, task_hub="BlobPageHub") as stack:
+            await page.goto(stack.base_url + "/#/queues")
+            upload_row = page.locator('tr[data-blob-trigger="process_upload"]')
+            await expect(upload_row).to_contain_text(app.containers["BLOB_INPUT"])
+            # Blobs seen, done, pending, poisoned (the page polls every 2 s until the blob is done).
+            await expect(upload_row.locator("td.num")).to_have_text(["1", "1", "0", "0"], timeout=30_000)
+            failing_row = page.locator('tr[data-blob-trigger="always_fails"]')
+            await expect(failing_row.locator("td.num")).to_have_text(["1", "0", "0", "1"], timeout=30_000)
+            poison = page.locator("table.blob-poison tr[data-message-id]", has_text="broken.csv")
+            await expect(poison).to_have_count(1)
+            await expect(poison).to_contain_text(f"{app.containers['BLOB_FAILING']}/broken.csv")
+            await page.screenshot(path=str(ARTIFACTS / "queues-blob-triggers.png"), full_page=True)
+            # Its poison queue can be peeked, but its entries name blobs: no Requeue button.
+            await page.get_by_role("button", name="Peek webjobs-blobtrigger-poison").click()
+            await expect(page.locator("table.messages tr[data-message-id]").first).to_be_visible()
+            await expect(page.get_by_role("button", name="Requeue")).to_have_count(0)

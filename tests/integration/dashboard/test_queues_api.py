@@ -6,6 +6,7 @@ import base64
 import json
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from azure.data.tables.aio import TableServiceClient
@@ -13,8 +14,10 @@ from azure.storage.queue.aio import QueueServiceClient
 
 from devhost.dashboard.app import DashboardSettings
 from tests.support.azurite import Azurite
+from tests.support.blob_triggers import running_blob_app, upload
 from tests.support.dashboard import DashboardStack, running_dashboard
 from tests.support.ports import free_port
+from tests.support.waiting import wait_until_async
 
 
 def _b64(value: object) -> str:
@@ -108,3 +111,49 @@ async def test_without_storage_the_queue_view_says_so(tmp_path: Path) -> None:
         assert await stack.get("/api/queues") == (200, {"configured": False, "queues": []})
         status, results = await stack.get("/api/results")
         assert status == 200 and results["configured"] is False
+
+
+@pytest.mark.azurite
+async def test_blob_triggers_show_containers_blobs_seen_and_poison_entries(
+    azurite: Azurite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real blob trigger listeners (tests/apps/blob_app in a worker) feed the Queues page's blob panel."""
+    async with running_blob_app(azurite, tmp_path, monkeypatch) as app:
+        containers = app.containers
+        await upload(azurite, containers["BLOB_INPUT"], "a.txt", b"a")
+        await upload(azurite, containers["BLOB_INPUT"], "b.txt", b"b")
+        await upload(azurite, containers["BLOB_FAILING"], "bad.txt", b"bad")
+        settings = DashboardSettings(
+            task_hub="BlobHub", storage_connection_string=azurite.connection_string, blob_triggers=app.listeners
+        )
+        async with running_dashboard(tmp_path / "hub", settings, task_hub="BlobHub") as stack:
+
+            async def settled() -> dict[str, Any] | None:
+                status, body = await stack.get("/api/blob-triggers")
+                assert status == 200, body
+                rows = {row["function"]: row for row in body["triggers"]}
+                done = rows["process_upload"]["done"] == 2 and rows["always_fails"]["poisoned"] == 1
+                mine = [entry for entry in body["poison"] if entry["container"] == containers["BLOB_FAILING"]]
+                return {"rows": rows, "poison": mine, "body": body} if done and mine else None
+
+            found = await wait_until_async(settled, 30, "both blobs processed and the bad one poisoned")
+            assert found is not None
+            scan = found["rows"]["process_upload"]
+            assert scan.pop("scans") >= 1 and scan.pop("lastScanMs") >= 0 and scan.pop("lastScanBlobs") == 2
+            assert scan == {
+                "function": "process_upload",
+                "path": f"{containers['BLOB_INPUT']}/{{name}}",
+                "container": containers["BLOB_INPUT"],
+                "blobsSeen": 2,
+                "versions": 2,
+                "done": 2,
+                "pending": 0,
+                "poisoned": 0,
+            }
+            assert found["rows"]["always_fails"]["blobsSeen"] == 1
+            (entry,) = found["poison"]
+            assert (entry["function"], entry["blob"]) == ("always_fails", "bad.txt")
+            assert entry["etag"].startswith('"') and found["body"]["poisonQueue"] == "webjobs-blobtrigger-poison"
+            # A blob poison entry names a blob version, not a message of some queue: it cannot be requeued.
+            status, error = await stack.post(f"/api/queues/webjobs-blobtrigger-poison/messages/{entry['id']}/requeue")
+            assert status == 400 and "upload the blob again" in error["error"]["message"], error

@@ -103,11 +103,11 @@ def test_keys_are_generated_once_with_private_permissions(tmp_path: Path):
     assert json.loads((tmp_path / "keys.json").read_text())["admin"] == keys.admin
 
 
-def test_missing_azurite_binary_says_to_run_make_setup(tmp_path: Path):
+def test_missing_azurite_binary_says_how_to_install_it(tmp_path: Path):
     from devhost.azurite import start_azurite
-    from devhost.errors import ConfigError
+    from devhost.errors import AzuriteNotFoundError
 
-    with pytest.raises(ConfigError, match="make setup"):
+    with pytest.raises(AzuriteNotFoundError, match=r"run `devhost azurite install` \(or `make setup` in a devhost"):
         start_azurite(tmp_path, binary=tmp_path / "node_modules" / ".bin" / "azurite")
 
 

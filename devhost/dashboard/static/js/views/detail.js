@@ -31,6 +31,31 @@ const SHOWN_FIELDS = new Set([
   ...EVENT_ID_FIELDS,
 ]);
 
+// A POSIX shell word: quoted unless it is plainly safe.
+const shellWord = (text) => (/^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`);
+
+// `devhost replay`: the instance's history through the app's current code, in a terminal (pdb works there).
+function replayCommand(instanceId) {
+  const command = `python -m devhost replay ${shellWord(instanceId)}`;
+  const status = h("span", { class: "muted", role: "status" });
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(command);
+      status.textContent = " copied";
+    } catch {
+      status.textContent = " select the command to copy it";
+    }
+  };
+  return h(
+    "span",
+    { class: "replay-command" },
+    h("code", { title: "Run in the app folder (add --data-dir DIR if the host was started with one)" }, command),
+    " ",
+    h("button", { type: "button", class: "secondary", onclick: copy, "aria-label": "Copy the replay command" }, "Copy"),
+    status,
+  );
+}
+
 export function mount(container, { arg: instanceId }, ctx) {
   let lastSignature = "";
   let disposed = false;
@@ -96,6 +121,7 @@ export function mount(container, { arg: instanceId }, ctx) {
       ),
       item("Duration", fmtDuration(detail.durationMs)),
       item("Execution ID", h("span", { class: "mono" }, detail.executionId)),
+      item("Replay", replayCommand(detail.instanceId || instanceId)),
       detail.parentInstanceId
         ? item(
             "Parent",

@@ -1,4 +1,5 @@
-// Queues: the app's queues and poison twins, a peek at messages, requeue of poison messages, results table.
+// Queues: the app's queues and poison twins, a peek at messages, requeue of poison messages, the blob triggers
+// with their containers, blobs seen and poison entries, results table.
 
 import { api, qs } from "../api.js";
 import { openDialog } from "../dialog.js";
@@ -6,18 +7,23 @@ import { fmtTime, h, jsonBlock, keepFocus, loading, panel, preview, replace, toa
 
 export const title = () => "Queues";
 
+const BLOB_POISON_QUEUE = "webjobs-blobtrigger-poison";
+
 export function mount(container, { params }, ctx) {
   let selected = params.get("peek") || "";
   let peekSignature = "";
   let resultsSignature = "";
+  let blobsSignature = "";
   const queuesSlot = h("div", {}, loading());
   const peekSlot = h("div", {});
+  const blobsSlot = h("div", {}, loading());
   const resultsSlot = h("div", {}, loading());
   replace(
     container,
     h("div", { class: "view-head" }, h("h1", {}, "Queues")),
     panel("Storage queues", queuesSlot),
     peekSlot,
+    panel("Blob triggers", blobsSlot),
     panel("Collected results", resultsSlot),
   );
 
@@ -153,7 +159,8 @@ export function mount(container, { params }, ctx) {
       replace(peekSlot);
       return;
     }
-    const isPoison = selected.endsWith("-poison");
+    // Blob trigger poison entries name blobs: there is no queue to send them back to.
+    const isPoison = selected.endsWith("-poison") && selected !== BLOB_POISON_QUEUE;
     let data;
     try {
       data = await api(`/api/queues/${encodeURIComponent(selected)}/messages`);
@@ -237,6 +244,100 @@ export function mount(container, { params }, ctx) {
     );
   }
 
+  async function loadBlobTriggers() {
+    let data;
+    try {
+      data = await api("/api/blob-triggers");
+    } catch (err) {
+      replace(blobsSlot, unavailable(err));
+      return;
+    }
+    if (!data.triggers.length) {
+      replace(blobsSlot, h("p", { class: "muted" }, "The app has no blob triggers."));
+      return;
+    }
+    const signature = JSON.stringify(data);
+    if (signature === blobsSignature) return;
+    blobsSignature = signature;
+    const num = (value, warn) => h("td", { class: `num${warn && value ? " warn" : ""}` }, value.toLocaleString());
+    const triggerRows = data.triggers.map((t) =>
+      h(
+        "tr",
+        { dataset: { blobTrigger: t.function } },
+        h("td", {}, t.function),
+        h("td", { class: "mono" }, t.path),
+        h("td", { class: "mono" }, t.container),
+        num(t.blobsSeen),
+        num(t.done),
+        num(t.pending),
+        num(t.poisoned, true),
+        h(
+          "td",
+          { class: "muted" },
+          t.lastScanMs === null
+            ? "—"
+            : `${t.lastScanBlobs.toLocaleString()} blob${t.lastScanBlobs === 1 ? "" : "s"} in ${t.lastScanMs.toLocaleString()} ms`,
+        ),
+      ),
+    );
+    const poisonRows = data.poison.map((p) =>
+      h(
+        "tr",
+        { dataset: { messageId: p.id } },
+        h("td", {}, p.function ?? ""),
+        h("td", { class: "mono" }, `${p.container ?? ""}/${p.blob ?? ""}`),
+        h("td", { class: "mono" }, p.etag ?? ""),
+        h("td", {}, fmtTime(p.insertedOn)),
+      ),
+    );
+    const heads = (titles, numeric) =>
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          ...titles.map((t, i) => h("th", { scope: "col", class: numeric.includes(i) ? "num" : undefined }, t)),
+        ),
+      );
+    keepFocus(blobsSlot, () =>
+      replace(
+        blobsSlot,
+        h(
+          "div",
+          { class: "table-wrap" },
+          h(
+            "table",
+            { class: "grid blob-triggers" },
+            h("caption", { class: "visually-hidden" }, "Blob triggers, their containers and blobs seen"),
+            heads(
+              ["Function", "Path", "Container", "Blobs seen", "Done", "Pending", "Poisoned", "Last scan"],
+              [3, 4, 5, 6],
+            ),
+            h("tbody", {}, ...triggerRows),
+          ),
+        ),
+        h("h3", {}, "Poison entries ", h("span", { class: "mono muted" }, data.poisonQueue)),
+        data.poisonError
+          ? h("p", { class: "notice error", role: "alert" }, `Storage is unavailable: ${data.poisonError}`)
+          : null,
+        poisonRows.length
+          ? h(
+              "div",
+              { class: "table-wrap" },
+              h(
+                "table",
+                { class: "grid blob-poison" },
+                h("caption", { class: "visually-hidden" }, "Blob versions whose function kept failing"),
+                heads(["Function", "Blob", "ETag", "Poisoned"], []),
+                h("tbody", {}, ...poisonRows),
+              ),
+            )
+          : h("p", { class: "muted" }, "No blob has been poisoned."),
+      ),
+    );
+  }
+
   async function loadResults() {
     let data;
     try {
@@ -279,7 +380,7 @@ export function mount(container, { params }, ctx) {
     );
   }
 
-  const loadAll = () => Promise.all([loadQueues(), loadPeek(), loadResults()]);
+  const loadAll = () => Promise.all([loadQueues(), loadPeek(), loadBlobTriggers(), loadResults()]);
   loadAll();
   return {
     update(next) {

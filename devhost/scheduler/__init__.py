@@ -1,0 +1,1 @@
+"""The Durable Task Scheduler gRPC endpoint (TaskHubSidecarService) over devhost's durable engines."""

@@ -1,0 +1,136 @@
+"""Session-wide fixtures for the install tests: devhost built as a wheel and installed into a fresh
+virtualenv (the tool), and app folders outside the repository, each with its own virtualenv pinned to one
+azure-functions-durable version. Built once per session, in parallel, with pip's own cache."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.azurite import REPO_ROOT
+
+TEMPLATE = Path(__file__).resolve().parent / "app_template"
+#: azure-functions-durable versions with the azure-functions that was current when each came out
+#: (1.2.9: Feb 2024, azure-functions 1.18.0 of Jan 2024; 1.5.0: Feb 2026, 1.24.0 of Oct 2025; 1.7.0: the
+#: pins in requirements.txt). All three install and run on Python 3.11.
+SDK_PAIRS = [("1.2.9", "1.18.0"), ("1.5.0", "1.24.0"), ("1.7.0", "1.26.0")]
+#: Not copied into the wheel's build folder: caches, environments, build output, local data.
+_NOT_SOURCE = shutil.ignore_patterns(
+    ".git", ".venv", "node_modules", ".mypy_cache", ".ruff_cache", ".pytest_cache", ".hypothesis", ".bench",
+    "test-artifacts", "build", "dist", ".devhost", "__pycache__", "*.egg-info",
+)  # fmt: skip
+PIP_TIMEOUT_S = 900
+
+
+@dataclass(frozen=True)
+class Tool:
+    """devhost installed from its wheel into a virtualenv of its own."""
+
+    wheel: Path
+    venv: Path
+
+    @property
+    def devhost(self) -> Path:
+        """The installed `devhost` command."""
+        return self.venv / "bin" / "devhost"
+
+
+@dataclass(frozen=True)
+class SdkApp:
+    """An app folder outside the repository whose .venv pins azure-functions-durable to durable."""
+
+    folder: Path
+    durable: str
+    functions: str
+
+    @property
+    def python(self) -> Path:
+        """The app's own interpreter."""
+        return self.folder / ".venv" / "bin" / "python"
+
+
+def pip_env() -> dict[str, str]:
+    """The environment for pip: no virtualenv or PYTHONPATH of the test run leaking in."""
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
+    env.update(PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
+    return env
+
+
+def _run(command: list[str]) -> None:
+    result = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, env=pip_env())
+    if result.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+
+
+def make_venv(folder: Path, *requirements: str) -> Path:
+    """A fresh virtualenv at folder with the requirements installed; its python."""
+    _run([sys.executable, "-m", "venv", str(folder)])
+    python = folder / "bin" / "python"
+    _run([str(python), "-m", "pip", "install", "--quiet", *requirements])
+    return python
+
+
+def build_wheel(out: Path) -> Path:
+    """devhost's wheel, built from a copy of the working tree (the build leaves nothing in the repository)."""
+    source = out / "source"
+    shutil.copytree(REPO_ROOT, source, ignore=_NOT_SOURCE)
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out / "dist"), str(source)])
+    (wheel,) = (out / "dist").glob("devhost-*.whl")
+    return wheel
+
+
+def wheel_names(wheel: Path) -> list[str]:
+    """The files in a wheel."""
+    with zipfile.ZipFile(wheel) as archive:
+        return archive.namelist()
+
+
+@pytest.fixture(scope="session")
+def install_builds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future[object]]]:
+    """The tool and every SDK app, built side by side (two at a time: pip is mostly waiting on I/O)."""
+    root = tmp_path_factory.mktemp("install")
+
+    def tool() -> Tool:
+        wheel = build_wheel(root / "wheel")
+        venv = root / "tool"
+        make_venv(venv, str(wheel))
+        return Tool(wheel, venv)
+
+    def app(durable: str, functions: str) -> SdkApp:
+        folder = root / f"my-app-durable-{durable}"
+        shutil.copytree(TEMPLATE, folder, ignore=shutil.ignore_patterns("__pycache__"))
+        make_venv(folder / ".venv", f"azure-functions-durable=={durable}", f"azure-functions=={functions}")
+        return SdkApp(folder, durable, functions)
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="install-build") as pool:
+        builds: dict[str, Future[object]] = {"tool": pool.submit(tool)}
+        for durable, functions in SDK_PAIRS:
+            builds[durable] = pool.submit(app, durable, functions)
+        yield builds
+        for future in builds.values():
+            future.cancel()
+
+
+@pytest.fixture(scope="session")
+def tool(install_builds: dict[str, Future[object]]) -> Tool:
+    """devhost from its wheel in a fresh virtualenv."""
+    built = install_builds["tool"].result()
+    assert isinstance(built, Tool)
+    return built
+
+
+@pytest.fixture
+def sdk_app(install_builds: dict[str, Future[object]], request: pytest.FixtureRequest) -> SdkApp:
+    """The app folder pinned to the version the test is parametrised with (indirect)."""
+    built = install_builds[request.param].result()
+    assert isinstance(built, SdkApp)
+    return built
