@@ -11,7 +11,6 @@ BENCH-RESULT line. Completion times are the endpoint's ``last_updated_at`` of ea
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import socket
 import subprocess
@@ -21,10 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from durabletask.worker import TaskHubGrpcWorker
-
 from bench.common import Sizes, emit
-from bench.peer_durabletask import chaining, fan_out, run_all, say_hello
+from bench.peer_durabletask import run_with_worker
 from tests.support.ports import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,16 +60,9 @@ def main() -> None:
     sizes = Sizes.from_json(args.sizes)
     with tempfile.TemporaryDirectory(prefix="bench-grpc-") as data_dir:
         scheduler = _start_scheduler(args.port, Path(data_dir))
-        address = f"127.0.0.1:{args.port}"
-        worker = TaskHubGrpcWorker(host_address=address)
-        worker.add_orchestrator(chaining)
-        worker.add_orchestrator(fan_out)
-        worker.add_activity(say_hello)
-        worker.start()
         try:
-            results = asyncio.run(run_all(address, sizes))
+            results = run_with_worker(f"127.0.0.1:{args.port}", sizes)
         finally:
-            worker.stop()
             scheduler.terminate()
             scheduler.wait(timeout=30)
     emit(results)

@@ -85,6 +85,19 @@ async def run_all(address: str, sizes: Sizes) -> dict[str, Any]:
     return results
 
 
+def run_with_worker(address: str, sizes: Sizes) -> dict[str, Any]:
+    """Run the workloads against the sidecar at address, with a durabletask worker for their functions."""
+    worker = TaskHubGrpcWorker(host_address=address)
+    worker.add_orchestrator(chaining)
+    worker.add_orchestrator(fan_out)
+    worker.add_activity(say_hello)
+    worker.start()
+    try:
+        return asyncio.run(run_all(address, sizes))
+    finally:
+        worker.stop()
+
+
 def main() -> None:
     """Start the in-memory sidecar and a worker, run the workloads, print the result line."""
     parser = argparse.ArgumentParser()
@@ -95,15 +108,9 @@ def main() -> None:
     sizes = Sizes.from_json(args.sizes)
     backend = InMemoryOrchestrationBackend(max_history_size=MAX_HISTORY, port=args.port)
     address = backend.start()
-    worker = TaskHubGrpcWorker(host_address=address)
-    worker.add_orchestrator(chaining)
-    worker.add_orchestrator(fan_out)
-    worker.add_activity(say_hello)
-    worker.start()
     try:
-        results = asyncio.run(run_all(address, sizes))
+        results = run_with_worker(address, sizes)
     finally:
-        worker.stop()
         backend.stop()
     emit(results)
 

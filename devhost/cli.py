@@ -116,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--data-dir", type=Path, default=None, help="the host's task hub folder (default APP_DIR/.devhost)"
     )
+    replay.add_argument(
+        "--python",
+        type=Path,
+        default=None,
+        help="the Python that runs the app's code, chosen as for `devhost start` (default: $VIRTUAL_ENV's, "
+        "else APP_DIR/.venv's, else devhost's own)",
+    )
     azurite = commands.add_parser("azurite", help="the Azurite storage emulator devhost starts for the app")
     azurite_commands = azurite.add_subparsers(dest="azurite_command", metavar="ACTION", required=True)
     azurite_commands.add_parser(
@@ -208,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Imported here: it loads the Durable SDK and the app, which `devhost start` never does in this process.
         from devhost.testing.replay_command import replay_main
 
-        return replay_main(args.instance_id, args.data_dir, args.app_dir)
+        return replay_main(args.instance_id, args.data_dir, args.app_dir, args.python)
     tune_process()
     log_writer = configure_logging()
     if args.command == "scheduler":

@@ -13,13 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from devhost.config import load_config
-from devhost.errors import DevHostError
+from devhost.errors import AppLoadError
 
 APP_FILE = "function_app.py"
-
-
-class AppLoadError(DevHostError):
-    """The app cannot be imported, or it has no orchestrator of that name."""
 
 
 def orchestrator_handles(app_dir: Path) -> dict[str, Callable[[Any], str]]:

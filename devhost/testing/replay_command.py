@@ -3,16 +3,25 @@
 It runs in the foreground (breakpoints and pdb in the orchestrator work) and judges the replay with the
 engine's own checks (durable/replay.py ``decide``): the first step where the code and the history disagree
 is reported in the words the host would fail the instance with, else "replay matches".
+
+The replay runs in the app's Python, chosen as `devhost start` chooses its workers' (devhost/workers/
+interpreter.py): the app's own SDK versions and dependencies decide what its code does, as in the host.
+When that is not devhost's own interpreter, this module runs there as a script (``python -m
+devhost.testing.replay_command``) from a staged copy of the few devhost modules it needs, which import
+nothing but the standard library and the app's SDKs.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import sqlite3
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from devhost.durable import history as h
 from devhost.durable.models import RuntimeStatus
@@ -31,7 +40,24 @@ from devhost.durable.store import queries as q
 from devhost.errors import DevHostError
 from devhost.testing.app_module import orchestrator_handles
 
+if TYPE_CHECKING:
+    from devhost.workers.interpreter import InterpreterChoice
+
 TASK_HUB_FILE = "taskhub.sqlite"
+#: What the replay imports of devhost when it runs in the app's Python (tests/unit/testing checks the list
+#: by importing this module there with nothing else of devhost on the path).
+REPLAY_PACKAGES = ("durable", "durable/store")
+REPLAY_MODULES = (
+    "__init__.py",
+    "config.py",
+    "errors.py",
+    "ids.py",
+    "testing/__init__.py",
+    "testing/app_module.py",
+    "testing/replay_command.py",
+)
+#: The staged copies' parent folder, under the data directory.
+STAGE_FOLDER = "replay-code"
 
 
 class ReplayInputError(DevHostError):
@@ -153,14 +179,62 @@ def _json(text: str | None) -> object:
         return text
 
 
-def replay_main(instance_id: str, data_dir: Path | None, app_dir: Path, out: TextIO | None = None) -> int:
+def replay_main(
+    instance_id: str, data_dir: Path | None, app_dir: Path, python: Path | None = None, out: TextIO | None = None
+) -> int:
     """The command: 0 when the replay matches, 1 when it does not or cannot run (the reason is printed)."""
-    stream = out or sys.stdout
+    # Imported here, not at the top: this module also runs in the app's Python, where only the modules of
+    # REPLAY_PACKAGES and REPLAY_MODULES are staged.
+    from devhost.workers.interpreter import choose_interpreter
+
+    app_dir = app_dir.resolve()
+    data_dir = (data_dir or app_dir / ".devhost").resolve()
     try:
-        report = replay_instance(data_dir or app_dir / ".devhost", app_dir.resolve(), instance_id)
+        choice = choose_interpreter(app_dir, python, os.environ)
+        if os.path.abspath(choice.path) != os.path.abspath(sys.executable):
+            return _replay_in(choice, instance_id, data_dir, app_dir)
+        return _print_report(replay_instance(data_dir, app_dir, instance_id), out or sys.stdout)
     except DevHostError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 1
+
+
+def _print_report(report: ReplayReport, stream: TextIO) -> int:
     for line in report.lines:
         print(line, file=stream, flush=True)
     return 0 if report.matches else 1
+
+
+def _replay_in(choice: InterpreterChoice, instance_id: str, data_dir: Path, app_dir: Path) -> int:
+    """Run the replay in another Python (the app's), in the foreground, with this terminal."""
+    from devhost.workers.interpreter import probe_interpreter
+    from devhost.workers.worker_code import module_files, stage_modules
+
+    interpreter = probe_interpreter(choice)
+    python, reason = choice.path, choice.reason
+    if not (data_dir / TASK_HUB_FILE).is_file():
+        raise ReplayInputError(f"no task hub at {data_dir / TASK_HUB_FILE}; pass --data-dir (the host's)")
+    staged = stage_modules(data_dir / STAGE_FOLDER, module_files(REPLAY_PACKAGES, REPLAY_MODULES))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(staged), env.get("PYTHONPATH")]))
+    print(f"Replaying in Python {interpreter.version_text} at {interpreter.path} ({reason})", file=sys.stderr)
+    command = [str(python), "-m", "devhost.testing.replay_command", instance_id]
+    return subprocess.run([*command, "--data-dir", str(data_dir), "--app-dir", str(app_dir)], env=env).returncode
+
+
+def _script(argv: list[str]) -> int:
+    """`python -m devhost.testing.replay_command INSTANCE_ID --data-dir D --app-dir A`, in the app's Python."""
+    parser = argparse.ArgumentParser(prog="devhost replay")
+    parser.add_argument("instance_id")
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--app-dir", type=Path, required=True)
+    args = parser.parse_args(argv)
+    try:
+        return _print_report(replay_instance(args.data_dir, args.app_dir, args.instance_id), sys.stdout)
+    except DevHostError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(_script(sys.argv[1:]))

@@ -48,6 +48,7 @@ from devhost.errors import DevHostError
 from devhost.triggers.blob_paths import parse_blob_path
 from devhost.triggers.blob_receipts import DONE, GONE, POISONED, BlobVersion, ReceiptStore, Scope, TriggerCounts
 from devhost.triggers.invoke import HOST_API_REASON, InvocationFailed, Invoker, TriggerInput
+from devhost.triggers.outage import OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,6 @@ MAX_SCAN_INTERVAL_S = 10.0
 PAGE_SIZE = 500
 #: No SDK retries for listings (as for queue polling): the next scan is the retry, and an outage shows at once.
 _LIST_RETRY: dict[str, Any] = {"retry_total": 0, "connection_timeout": 5}
-#: A storage outage is reported at most once per this many seconds per container.
-OUTAGE_LOG_INTERVAL_S = 30.0
 
 
 def function_id(function_name: str) -> str:
@@ -145,38 +144,6 @@ class ManualRunError(DevHostError):
     """A manual run's input does not name a blob this trigger can run with."""
 
 
-class _OutageLog:
-    """Storage errors of one container's scans, logged once per interval rather than once per scan."""
-
-    def __init__(self, container: str) -> None:
-        self.container = container
-        self.failing_since: float | None = None
-        self.last_logged = -OUTAGE_LOG_INTERVAL_S
-
-    def failed(self, exc: BaseException) -> None:
-        now = time.monotonic()
-        if self.failing_since is None:
-            self.failing_since = now
-        if now - self.last_logged >= OUTAGE_LOG_INTERVAL_S:
-            self.last_logged = now
-            first_line = str(exc).splitlines()[0] if str(exc) else ""
-            log.warning(
-                "Blob container '%s': storage unavailable (%s: %s); scanning again every few seconds",
-                self.container,
-                type(exc).__name__,
-                first_line,
-            )
-
-    def succeeded(self) -> None:
-        if self.failing_since is not None:
-            log.info(
-                "Blob container '%s': storage reachable again after %.0fs",
-                self.container,
-                time.monotonic() - self.failing_since,
-            )
-            self.failing_since = None
-
-
 class BlobTriggerListener:
     """Scans one container for one function and runs it once per new blob version; run() until stop()."""
 
@@ -211,7 +178,7 @@ class BlobTriggerListener:
         #: Versions whose try storage cut short, waiting to be queued again.
         self._retries: dict[BlobVersion, asyncio.TimerHandle] = {}
         self._latest: dict[str, str] = {}
-        self._outage = _OutageLog(self.pattern.container)
+        self._outage = OutageLog(log, f"Blob container '{self.pattern.container}'", "scanning again every few seconds")
         self._missing_logged = False
         #: Finished scans, and the last one's length and blobs listed (the dashboard shows them).
         self.scans = 0

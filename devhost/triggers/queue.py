@@ -8,7 +8,6 @@ import contextlib
 import logging
 import os
 import re
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -24,6 +23,7 @@ from devhost.bindings.storage import StorageClients
 from devhost.config import QueueOptions
 from devhost.errors import AppLoadError, ConfigError
 from devhost.triggers.invoke import InvocationFailed, Invoker, TriggerInput
+from devhost.triggers.outage import OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +37,6 @@ LEASE_SETTING = "DEVHOST_QUEUE_LEASE_SECONDS"
 #: message arriving just after the queue ran empty is picked up within tens of milliseconds; the
 #: doubling reaches maxPollingInterval after a few empty polls, so an idle queue costs no more.
 MIN_POLL_S = 0.02
-#: A storage outage is reported at most once per this many seconds per queue.
-OUTAGE_LOG_INTERVAL_S = 30.0
 
 
 def poison_queue_name(queue_name: str) -> str:
@@ -94,46 +92,6 @@ def trigger_data(body: bytes, message: StorageMessage) -> dict[str, Any]:
     return data
 
 
-class _OutageLog:
-    """Logs storage errors once per interval instead of once per poll.
-
-    The interval also spans recoveries: storage that flaps while it comes back (Azurite restarting)
-    yields one "unavailable" line and one "reachable again" line, not a pair per flap.
-    """
-
-    def __init__(self, queue_name: str) -> None:
-        self.queue_name = queue_name
-        self.failing_since: float | None = None
-        self.last_logged = -OUTAGE_LOG_INTERVAL_S
-        #: Whether the current failure period was reported (only then is its end reported).
-        self.reported = False
-
-    def failed(self, exc: BaseException) -> None:
-        now = time.monotonic()
-        if self.failing_since is None:
-            self.failing_since = now
-        if now - self.last_logged >= OUTAGE_LOG_INTERVAL_S:
-            self.last_logged = now
-            self.reported = True
-            log.warning(
-                "Queue '%s': storage unavailable (%s: %s); retrying every few seconds",
-                self.queue_name,
-                type(exc).__name__,
-                str(exc).splitlines()[0] if str(exc) else "",
-            )
-
-    def succeeded(self) -> None:
-        if self.failing_since is not None:
-            if self.reported:
-                log.info(
-                    "Queue '%s': storage reachable again after %.0fs",
-                    self.queue_name,
-                    time.monotonic() - self.failing_since,
-                )
-            self.failing_since = None
-            self.reported = False
-
-
 class QueueListener:
     """Polls one queue for one function; run() until stop() is called or the task is cancelled."""
 
@@ -161,7 +119,7 @@ class QueueListener:
         self._stopping = asyncio.Event()
         self._slot_free = asyncio.Event()
         self._in_flight = 0
-        self._outage = _OutageLog(self.queue_name)
+        self._outage = OutageLog(log, f"Queue '{self.queue_name}'", "retrying every few seconds")
         self._lease_s = lease_seconds()
 
     def stop(self) -> None:

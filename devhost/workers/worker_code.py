@@ -17,6 +17,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import devhost
@@ -31,18 +32,23 @@ WORKER_MODULES = ("__init__.py", "lifetime.py")
 STAGE_FOLDER = "worker"
 
 
-def worker_files(package_dir: Path = PACKAGE_DIR) -> list[Path]:
-    """The worker's source files, relative to the package folder, in a stable order."""
-    files = [Path(name) for name in WORKER_MODULES]
-    for package in WORKER_PACKAGES:
+def module_files(packages: Sequence[str], modules: Sequence[str], package_dir: Path = PACKAGE_DIR) -> list[Path]:
+    """Source files relative to the package folder: every module of each package, and the single modules."""
+    files = [Path(name) for name in modules]
+    for package in packages:
         files += sorted(path.relative_to(package_dir) for path in (package_dir / package).glob("*.py"))
     return files
 
 
-def content_hash(package_dir: Path = PACKAGE_DIR) -> str:
-    """A short digest of the worker's files (names and bytes): a new devhost gets a new folder."""
+def worker_files(package_dir: Path = PACKAGE_DIR) -> list[Path]:
+    """The worker's source files, relative to the package folder, in a stable order."""
+    return module_files(WORKER_PACKAGES, WORKER_MODULES, package_dir)
+
+
+def content_hash(package_dir: Path = PACKAGE_DIR, files: Sequence[Path] | None = None) -> str:
+    """A short digest of the files (names and bytes; the worker's by default): a new devhost gets a new folder."""
     digest = hashlib.sha256()
-    for relative in worker_files(package_dir):
+    for relative in worker_files(package_dir) if files is None else files:
         digest.update(relative.as_posix().encode() + b"\0" + (package_dir / relative).read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
@@ -50,14 +56,19 @@ def content_hash(package_dir: Path = PACKAGE_DIR) -> str:
 def stage_worker_code(data_dir: Path, package_dir: Path = PACKAGE_DIR) -> Path:
     """The folder to put on the worker's PYTHONPATH (it holds a `devhost` package with the worker's modules
     only); written once per content hash, atomically, and older copies removed."""
-    parent = data_dir / STAGE_FOLDER
+    return stage_modules(data_dir / STAGE_FOLDER, worker_files(package_dir), package_dir)
+
+
+def stage_modules(parent: Path, files: Sequence[Path], package_dir: Path = PACKAGE_DIR) -> Path:
+    """A folder under parent holding a `devhost` package with just these files (relative to package_dir), to put
+    on another interpreter's PYTHONPATH; written once per content hash, atomically, and older copies removed."""
     parent.mkdir(parents=True, exist_ok=True)
-    target = parent / content_hash(package_dir)
+    target = parent / content_hash(package_dir, files)
     if not target.is_dir():
-        # Written aside and renamed into place: a worker never sees half a copy, and two hosts starting at
+        # Written aside and renamed into place: a process never sees half a copy, and two hosts starting at
         # once (the second is refused the task hub later) cannot interleave their writes.
         scratch = Path(tempfile.mkdtemp(prefix=".staging-", dir=parent))
-        for relative in worker_files(package_dir):
+        for relative in files:
             destination = scratch / "devhost" / relative
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(package_dir / relative, destination)

@@ -142,6 +142,20 @@ def test_an_app_in_its_own_venv_runs_a_chaining_orchestration(tool: Tool, sdk_ap
     finally:
         assert host.terminate() == 0, host.output()
 
+    # `devhost replay` runs the stored history through the app's code in the app's Python and SDK too.
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    replay = subprocess.run(
+        [str(tool.devhost), "replay", chaining_id, "--data-dir", str(tmp_path / "data")],
+        cwd=sdk_app.folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert replay.stdout.strip().endswith("replay matches"), replay.stdout
+    assert f"Replaying in Python {'.'.join(map(str, sys.version_info[:3]))} at {sdk_app.python}" in replay.stderr
+
 
 def _tool_env(cache: Path, path: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "AzureWebJobsStorage")}

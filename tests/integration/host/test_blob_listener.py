@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,18 +14,6 @@ from tests.support.blob_triggers import running_blob_app, upload
 from tests.support.waiting import wait_until_async
 
 pytestmark = [pytest.mark.azurite, pytest.mark.slow]
-
-
-@pytest.fixture
-def own_azurite(tmp_path: Path) -> Iterator[Azurite]:
-    """An Azurite this test may stop and restart (the session one is shared)."""
-    (tmp_path / "azurite").mkdir()
-    instance = start_azurite(location=tmp_path / "azurite")
-    try:
-        yield instance
-    finally:
-        instance.stop()
-        shutil.rmtree(instance.location, ignore_errors=True)
 
 
 def _runs(seen: Path) -> list[str]:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -28,18 +27,6 @@ from tests.support.storage import queue_client, send, unique_name
 from tests.support.waiting import wait_until_async
 
 pytestmark = [pytest.mark.azurite]
-
-
-@pytest.fixture
-def own_azurite(tmp_path: Path) -> Iterator[Azurite]:
-    """An Azurite this test may stop and restart (the session one is shared)."""
-    (tmp_path / "azurite").mkdir()
-    instance = start_azurite(location=tmp_path / "azurite")
-    try:
-        yield instance
-    finally:
-        instance.stop()
-        shutil.rmtree(instance.location, ignore_errors=True)
 
 
 @asynccontextmanager
