@@ -1,7 +1,8 @@
 """--azurite auto: start an Azurite when the app uses development storage and none is running.
 
-Which Azurite: this repository's node_modules (a checkout of devhost), then devhost's per-user cache (where
-`devhost azurite install` puts the pinned version with npm), then `azurite` on PATH.
+Which Azurite: this repository's node_modules (a checkout of devhost), then the app folder's node_modules
+(an app that pins Azurite in its own package.json), then devhost's per-user cache (where `devhost azurite
+install` puts the pinned version with npm), then `azurite` on PATH.
 """
 
 from __future__ import annotations
@@ -55,19 +56,24 @@ def cached_binary(environ: Mapping[str, str] | None = None) -> Path:
     return cache_dir(environ) / "node_modules" / ".bin" / "azurite"
 
 
-def find_azurite(environ: Mapping[str, str] | None = None, repo_binary: Path = AZURITE_BIN) -> AzuriteInstall:
-    """The first Azurite of: this repository's node_modules, the per-user cache, PATH; AzuriteNotFoundError
-    (saying how to get one) when there is none or Node.js cannot run it."""
+def find_azurite(
+    environ: Mapping[str, str] | None = None, repo_binary: Path = AZURITE_BIN, app_dir: Path | None = None
+) -> AzuriteInstall:
+    """The first Azurite of: this repository's node_modules, the app's node_modules, the per-user cache, PATH;
+    AzuriteNotFoundError (saying how to get one) when there is none or Node.js cannot run it."""
     environ = os.environ if environ is None else environ
     on_path = shutil.which("azurite", path=environ.get("PATH"))
+    app_binary = app_dir / "node_modules" / ".bin" / "azurite" if app_dir else None
+    in_app = [AzuriteInstall(app_binary, "the app's node_modules")] if app_binary else []
     candidates = [
         AzuriteInstall(repo_binary, "this repository's node_modules"),
+        *in_app,
         AzuriteInstall(cached_binary(environ), "devhost's cache"),
         *([AzuriteInstall(Path(on_path), "PATH")] if on_path else []),
     ]
     found = next((candidate for candidate in candidates if candidate.binary.exists()), None)
     if found is None:
-        looked = ", ".join(str(candidate.binary) for candidate in candidates[:2])
+        looked = ", ".join(str(candidate.binary) for candidate in candidates if candidate.source != "PATH")
         raise AzuriteNotFoundError(
             "the app uses development storage (UseDevelopmentStorage=true), nothing listens on ports "
             f"{', '.join(map(str, DEV_PORTS.values()))}, and no Azurite was found (looked in {looked} and on "
@@ -214,11 +220,12 @@ def _check_binary(binary: Path) -> None:
         )
 
 
-def start_azurite(data_dir: Path, binary: Path | None = None) -> ManagedAzurite:
-    """Start Azurite (find_azurite's, unless binary is given) on its default loopback ports (10000-10002) with
-    data in data_dir/azurite (launch_azurite says which thread should call it; then wait_until_listening)."""
+def start_azurite(data_dir: Path, binary: Path | None = None, app_dir: Path | None = None) -> ManagedAzurite:
+    """Start Azurite (find_azurite's for the app in app_dir, unless binary is given) on its default loopback ports
+    (10000-10002) with data in data_dir/azurite (launch_azurite says which thread should call it; then
+    wait_until_listening)."""
     if binary is None:
-        found = find_azurite()
+        found = find_azurite(app_dir=app_dir)
         binary = found.binary
         log.info("Using Azurite from %s (%s)", found.source, binary)
     _check_binary(binary)  # first: a missing Azurite is the error to report even when the ports are taken

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 import pytest
 
 from devhost.config import load_config
-from devhost.errors import ConfigError
+from devhost.errors import ConfigError, DevHostError
 from devhost.testing.host_process import HostStartError, app_environment, start_host
 
 if TYPE_CHECKING:
@@ -92,9 +92,9 @@ def _devhost_storage(
     managed: ManagedAzurite | None = None
     if needs_azurite(storage):
         try:
-            managed = start_azurite(tmp_path_factory.mktemp("devhost-azurite"))
+            managed = start_azurite(tmp_path_factory.mktemp("devhost-azurite"), app_dir=folder)
             managed.wait_until_listening()
-        except ConfigError as exc:
+        except DevHostError as exc:  # no Azurite installed, ports taken, or it did not come up
             pytest.fail(f"devhost could not start Azurite for the app's development storage: {exc}", pytrace=False)
     yield
     if managed is not None:

@@ -1,5 +1,5 @@
-"""Which Azurite --azurite auto starts (this repository's, devhost's cache, PATH's) and what it says when there
-is none, or no Node.js to run it."""
+"""Which Azurite --azurite auto starts (this repository's, the app's, devhost's cache, PATH's) and what it
+says when there is none, or no Node.js to run it."""
 
 from __future__ import annotations
 
@@ -43,25 +43,31 @@ def test_the_cache_is_under_xdg_cache_home_else_home(tmp_path: Path) -> None:
     assert azurite.cache_dir({"HOME": str(tmp_path)}) == tmp_path / ".cache" / "devhost" / "azurite"
 
 
-def test_the_lookup_order_is_repository_then_cache_then_path(tmp_path: Path) -> None:
+def test_the_lookup_order_is_repository_then_app_then_cache_then_path(tmp_path: Path) -> None:
     repo_binary = tmp_path / "repo" / "node_modules" / ".bin" / "azurite"
+    app = tmp_path / "my-app"
     on_path = _executable(tmp_path / "bin" / "azurite")
     environ = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "PATH": _path_with_node(tmp_path / "bin")}
 
-    assert azurite.find_azurite(environ, repo_binary) == azurite.AzuriteInstall(on_path, "PATH")
+    def found() -> azurite.AzuriteInstall:
+        return azurite.find_azurite(environ, repo_binary, app_dir=app)
+
+    assert found() == azurite.AzuriteInstall(on_path, "PATH")
     cached = _executable(azurite.cached_binary(environ))
-    assert azurite.find_azurite(environ, repo_binary) == azurite.AzuriteInstall(cached, "devhost's cache")
+    assert found() == azurite.AzuriteInstall(cached, "devhost's cache")
+    in_app = _executable(app / "node_modules" / ".bin" / "azurite")
+    assert found() == azurite.AzuriteInstall(in_app, "the app's node_modules")
     _executable(repo_binary)
-    found = azurite.find_azurite(environ, repo_binary)
-    assert found == azurite.AzuriteInstall(repo_binary, "this repository's node_modules")
+    assert found() == azurite.AzuriteInstall(repo_binary, "this repository's node_modules")
 
 
 def test_no_azurite_says_to_install_it_or_turn_it_off(tmp_path: Path) -> None:
     environ = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "PATH": _path_with_node(tmp_path / "empty")}
     with pytest.raises(AzuriteNotFoundError) as raised:
-        azurite.find_azurite(environ, tmp_path / "no-repo" / "azurite")
+        azurite.find_azurite(environ, tmp_path / "no-repo" / "azurite", app_dir=tmp_path / "app")
     message = str(raised.value)
     assert "no Azurite was found" in message
+    assert str(tmp_path / "app" / "node_modules" / ".bin" / "azurite") in message
     assert f"run `devhost azurite install` (Azurite {azurite.AZURITE_VERSION} into {tmp_path / 'cache'}" in message
     assert "pass --azurite off" in message
 
