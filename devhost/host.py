@@ -94,7 +94,7 @@ def _dashboard_app(
         orchestrator_names=[f.name for f in index.of_kind(TriggerKind.ORCHESTRATION)],
         blob_triggers=blob_triggers,
     )
-    return create_dashboard_app(engine, settings=settings, stats=engine.statistics)
+    return create_dashboard_app(engine, settings=settings, stats=engine.statistics, waiting=engine.waiting_work)
 
 
 class Host:
@@ -178,7 +178,7 @@ class Host:
             return
         # Started from this thread, which lives as long as the host (see launch_azurite); waited for in
         # another, so that the loop goes on meanwhile.
-        azurite = start_azurite(self.data_dir)
+        azurite = start_azurite(self.data_dir, app_dir=self.options.app_dir)
         stack.callback(azurite.stop)
         await asyncio.to_thread(azurite.wait_until_listening)
 

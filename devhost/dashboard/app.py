@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -10,11 +11,12 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from devhost.dashboard import entities_api, instances_api, overview_api, queues_api
-from devhost.dashboard.context import FEED, SERVICE, SETTINGS, STATS, STORAGE
+from devhost.dashboard.context import FEED, SERVICE, SETTINGS, STATS, STORAGE, WAITING
 from devhost.dashboard.events import ChangeFeed, running_feed, stream_events
-from devhost.dashboard.settings import DashboardSettings
+from devhost.dashboard.settings import HUB_PREFIX, DashboardSettings
 from devhost.dashboard.stats import HubStatistics
 from devhost.dashboard.storage import StorageMonitor
+from devhost.dashboard.waiting import WaitingSource, nothing_waits
 from devhost.durable.service import DurableService
 from devhost.errors import DevHostError
 
@@ -29,6 +31,8 @@ _CSP = (
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
 _UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+#: The API's paths, at the root or under a hub's /hubs/NAME/ prefix (devhost/scheduler/dashboards.py).
+_API_PATH = re.compile(rf"^(?:{re.escape(HUB_PREFIX)}[^/]+)?/api/")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -50,7 +54,7 @@ def _cross_site_refusal(request: web.Request) -> web.Response | None:
 @web.middleware
 async def _api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn refusals into JSON errors on /api/ (status from the error's http_status)."""
-    is_api = request.path.startswith("/api/")
+    is_api = _API_PATH.match(request.path) is not None
     if is_api and request.method in _UNSAFE_METHODS:
         refusal = _cross_site_refusal(request)
         if refusal is not None:
@@ -62,7 +66,7 @@ async def _api_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             raise
         return _error(getattr(exc, "http_status", 500), type(exc).__name__, str(exc))
     except web.HTTPException as exc:
-        if not is_api or exc.empty_body:
+        if not is_api or exc.empty_body or exc.status < 400:  # redirects stay redirects
             raise
         return _error(exc.status, exc.reason.replace(" ", ""), exc.reason)
     except Exception as exc:
@@ -90,6 +94,7 @@ async def _settings(request: web.Request) -> web.Response:
             "queueNames": list(settings.queue_names),
             "resultsTable": settings.results_table,
             "orchestratorNames": sorted(settings.orchestrator_names, key=str.lower),
+            "taskHubs": settings.hub_links(),
         }
     )
 
@@ -112,17 +117,20 @@ def create_dashboard_app(
     *,
     settings: DashboardSettings,
     stats: HubStatistics,
+    waiting: WaitingSource = nothing_waits,
 ) -> web.Application:
     """Build the dashboard application (UI at /, JSON API under /api/, assets under /static/).
 
-    `stats` answers the overview's aggregates (the engine's `statistics`).
+    `stats` answers the overview's aggregates (the engine's `statistics`); `waiting` lists the work no connected
+    worker takes (the engine's `waiting_work`), shown on the instances and the overview.
     """
     app = web.Application(middlewares=[_api_errors])
     app[SERVICE] = service
     app[SETTINGS] = settings
     app[STATS] = stats
+    app[WAITING] = waiting
     app[STORAGE] = StorageMonitor(settings.storage_connection_string, settings.queue_names, settings.results_table)
-    app[FEED] = ChangeFeed(service, stats)
+    app[FEED] = ChangeFeed(service, stats, waiting=waiting)
 
     async def storage_lifecycle(app: web.Application) -> AsyncIterator[None]:
         yield

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from devhost.dashboard.payloads import iso
 from devhost.dashboard.stats import HubStatistics
+from devhost.dashboard.waiting import WaitingSource, nothing_waits
 from devhost.durable.models import InstanceQuery
 from devhost.durable.service import DurableService
 
@@ -82,10 +83,19 @@ class ChangeFeed:
     """
 
     def __init__(
-        self, service: DurableService, stats: HubStatistics | None = None, *, interval_s: float = POLL_INTERVAL_S
+        self,
+        service: DurableService,
+        stats: HubStatistics | None = None,
+        *,
+        interval_s: float = POLL_INTERVAL_S,
+        waiting: WaitingSource = nothing_waits,
     ) -> None:
         self._service = service
         self._stats = stats
+        self._waiting = waiting
+        #: Instances with work waiting for a worker at the last poll: parking a work item updates no instance row,
+        #: so the feed compares this set to report an instance starting or ending a wait.
+        self._waiting_ids: frozenset[str] = frozenset()
         self._interval_s = interval_s
         self._subscribers: set[_Subscriber] = set()
         self._listening = asyncio.Event()
@@ -140,6 +150,7 @@ class ChangeFeed:
                 self._watermark = datetime.now(UTC)
                 self._seen_at_watermark = set()
                 self._total = None
+                self._waiting_ids = frozenset(work.instance_id for work in self._waiting())
             try:
                 await self.poll_once()
             except Exception:  # a failed poll must not end live updates for good
@@ -163,6 +174,11 @@ class ChangeFeed:
                 }
             truncated = page.continuation_token is not None or len(fresh) > MAX_IDS
             self._publish(None if truncated else tuple(r.instance_id for r in fresh), "updated")
+        waiting_ids = frozenset(work.instance_id for work in self._waiting())
+        if waiting_ids != self._waiting_ids:
+            changed = waiting_ids ^ self._waiting_ids
+            self._waiting_ids = waiting_ids
+            self._publish(None if len(changed) > MAX_IDS else tuple(sorted(changed)), "waiting")
         self._polls += 1
         if self._stats is not None and self._polls % COUNT_EVERY == 0:
             total = sum((await self._stats.status_counts()).values())

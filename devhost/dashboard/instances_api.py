@@ -9,8 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
-from devhost.dashboard import params
-from devhost.dashboard.context import FEED, SERVICE
+from devhost.dashboard import params, waiting
+from devhost.dashboard.context import FEED, SERVICE, WAITING
 from devhost.dashboard.payloads import history_event, instance_detail, instance_summary
 from devhost.dashboard.timeline import build_timeline, child_instances
 from devhost.durable.models import InstanceRecord
@@ -57,9 +57,10 @@ async def list_instances(request: web.Request) -> web.Response:
     except ValueError as exc:  # a store may reject a token it did not issue
         raise InvalidRequestError(f"continuationToken: {exc}") from None
     now = _now()
+    waits = waiting.by_instance(request.app[WAITING]())
     return web.json_response(
         {
-            "instances": [instance_summary(record, now) for record in page.instances],
+            "instances": [_with_waiting(instance_summary(record, now), record, waits) for record in page.instances],
             "continuationToken": page.continuation_token,
             "pageSize": query.page_size,
         }
@@ -71,7 +72,16 @@ async def get_instance(request: web.Request) -> web.Response:
     """Everything about one instance, with the sub-orchestrations its current execution started."""
     record = await _existing(request)
     history = await request.app[SERVICE].get_history(record.instance_id)
-    return web.json_response(instance_detail(record, _now(), child_instances(history)))
+    detail = instance_detail(record, _now(), child_instances(history))
+    return web.json_response(_with_waiting(detail, record, waiting.by_instance(request.app[WAITING]())))
+
+
+def _with_waiting(
+    shaped: dict[str, Any], record: InstanceRecord, waits: dict[str, list[dict[str, Any]]]
+) -> dict[str, Any]:
+    """`waitingFor`: the instance's work no connected worker takes ([] once it has ended: nothing of it runs)."""
+    shaped["waitingFor"] = [] if record.runtime_status.is_terminal else waits.get(record.instance_id, [])
+    return shaped
 
 
 @routes.get("/api/instances/{instance_id}/history")

@@ -6,8 +6,8 @@ import asyncio
 
 from aiohttp import web
 
-from devhost.dashboard import params
-from devhost.dashboard.context import STATS
+from devhost.dashboard import params, waiting
+from devhost.dashboard.context import STATS, WAITING
 from devhost.dashboard.payloads import iso
 from devhost.durable.models import RuntimeStatus
 from devhost.errors import InvalidRequestError
@@ -47,5 +47,7 @@ async def overview(request: web.Request) -> web.Response:
                 ],
             },
             "activityDurationsMs": durations,
+            # Work items no connected worker takes, per kind and name (they run when such a worker connects).
+            "waiting": waiting.by_name(request.app[WAITING]()),
         }
     )

@@ -66,6 +66,7 @@ def instance_detail(record: InstanceRecord, now: datetime, children: list[dict[s
             "customStatus": json_value(record.custom_status),
             "failureMessage": record.failure_message,
             "children": children,
+            "tags": record.tags or {},
         }
     )
     return detail

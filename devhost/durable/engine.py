@@ -57,6 +57,7 @@ from devhost.durable.models import (
     InstanceRecord,
     RunnerUnavailable,
     RuntimeStatus,
+    WaitingWork,
 )
 from devhost.durable.protocol import HTTP_ACTIVITY_NAME
 from devhost.durable.rewind import plan_rewind
@@ -215,7 +216,7 @@ class DurableEngine:
         self._activity_workers: list[asyncio.Task[None]] = []
         self._busy_activity_workers: set[asyncio.Task[None]] = set()
         #: Work the runner turned away (RunnerUnavailable), tried again on unpark().
-        self._parked_instances: set[str] = set()
+        self._parked_instances: dict[str, str] = {}  # instance id -> orchestrator name
         self._parked_activities: list[q.WorkItem] = []
         self._parked_entities: set[str] = set()
         #: Activity results handed to the store and not committed yet (the task hub is not idle meanwhile).
@@ -258,6 +259,8 @@ class DurableEngine:
             self._add_wakeup(_ORCHESTRATION, instance_id, visible_us)
         for entity_id in await self._store.read(q.entities_with_messages):
             self._entities.mark(entity_id)
+        for entity_id, visible_us in await self._store.read(functools.partial(q.entity_wakeups, now_us=now_us)):
+            self._add_wakeup(_ENTITY, entity_id, visible_us)
         for index in range(max(1, self.options.max_concurrent_orchestrations)):
             self._workers.append(asyncio.create_task(self._orchestration_worker(), name=f"orchestrations-{index}"))
         for index in range(max(1, min(MAX_ENTITY_WORKERS, self.options.max_concurrent_orchestrations))):
@@ -330,7 +333,7 @@ class DurableEngine:
 
     def unpark(self) -> None:
         """The runner can take more now (a worker connected): try again the work it turned away."""
-        instances, self._parked_instances = self._parked_instances, set()
+        instances, self._parked_instances = self._parked_instances, {}
         for instance_id in instances:
             self._orchestrations.mark(instance_id)
         activities, self._parked_activities = self._parked_activities, []
@@ -339,6 +342,13 @@ class DurableEngine:
         entities, self._parked_entities = self._parked_entities, set()
         for entity_id in entities:
             self._entities.mark(entity_id)
+
+    def waiting_work(self) -> list[WaitingWork]:
+        """The work the runner turned away, waiting for someone who runs it (the dashboard shows it)."""
+        waiting = [WaitingWork("orchestration", name, key) for key, name in self._parked_instances.items()]
+        waiting += [WaitingWork("activity", item.name, item.instance_id) for item in self._parked_activities]
+        waiting += [WaitingWork("entity", ent.split_entity_id(key)[0], key) for key in self._parked_entities]
+        return waiting
 
     # ================================================================ scheduling helpers
     def _add_wakeup(self, kind: str, key: str, visible_us: int) -> None:
@@ -468,7 +478,7 @@ class DurableEngine:
             except RunnerUnavailable:
                 # Nothing was committed: the messages stay in the inbox until a runner can take the episode.
                 self._cache.pop(instance_id, None)
-                self._parked_instances.add(instance_id)
+                self._parked_instances[instance_id] = cached.row.record.name
                 return
             if outcome.commit is None:
                 return
@@ -495,6 +505,7 @@ class DurableEngine:
     ) -> None:
         if outcome.ran_orchestrator:
             self.episodes += 1
+        self._parked_instances.pop(instance_id, None)  # e.g. terminated while it waited: it no longer waits
         if cached is not None and outcome.row is not None:
             cached.row = outcome.row
             cached.state = outcome.state
@@ -511,6 +522,9 @@ class DurableEngine:
             self._orchestrations.mark(key)
         for entity_id in outcome.entity_ids:
             self._entities.mark(entity_id)
+        for message in outcome.commit.entity_messages if outcome.commit is not None else []:
+            if message.visible_us is not None:
+                self._entity_arrived(message)  # a scheduled signal: its batch runs when it is due
         if outcome.status_changed:
             self._notify(instance_id)
 
@@ -530,7 +544,7 @@ class DurableEngine:
         for key in touched:
             self._orchestrations.mark(key)
         for message in commit.entity_messages:
-            self._entities.mark(message.entity_id)
+            self._entity_arrived(message)
         self._notify(instance_id)
         return touched
 
@@ -609,7 +623,10 @@ class DurableEngine:
 
     async def _run_entity_batch(self, entity_id: str) -> None:
         read = self._store.read
-        messages = await read(functools.partial(q.read_entity_inbox, entity_id=entity_id, limit=ENTITY_BATCH))
+        due_us = h.to_us(self.clock.now())
+        messages = await read(
+            functools.partial(q.read_entity_inbox, entity_id=entity_id, limit=ENTITY_BATCH, now_us=due_us)
+        )
         if not messages:
             return
         name, key = ent.split_entity_id(entity_id)
@@ -629,7 +646,9 @@ class DurableEngine:
             for message, result in zip(messages, outcome.results, strict=True)
             if message.request_id and message.reply_instance_id
         ]
-        await self._store.write(
+        signals = [q.EntityMessage(s.entity_id, s.operation, s.input, visible_us=s.visible_us) for s in outcome.signals]
+        starts = [self._entity_start(start, now) for start in outcome.starts]
+        started = await self._store.write(
             functools.partial(
                 q.commit_entity_batch,
                 entity_id=entity_id,
@@ -639,12 +658,34 @@ class DurableEngine:
                 last_op_us=h.to_us(now),
                 consumed=[m.msg_id for m in messages],
                 replies=replies,
+                signals=signals,
+                starts=starts,
             )
         )
         for reply in replies:
             self._orchestrations.mark(reply.instance_id)
+        for signal in signals:
+            self._entity_arrived(signal)
+        for new, _ in starts:
+            if new.instance_id in started:
+                self._cache.pop(new.instance_id, None)
+                self._orchestrations.mark(new.instance_id)
+                self._notify(new.instance_id)
+            else:
+                log.warning(
+                    "Entity '%s' started orchestration '%s' with id '%s', which is still running: not started again",
+                    entity_id,
+                    new.name,
+                    new.instance_id,
+                )
         if len(messages) == ENTITY_BATCH:
             self._entities.mark(entity_id)
+
+    def _entity_start(self, start: ent.EntityStart, now: datetime) -> tuple[q.NewInstance, q.NewMessage]:
+        """The instance row and ExecutionStarted message of an orchestration an entity started."""
+        execution_id = new_execution_id()
+        new = q.NewInstance(start.instance_id, execution_id, start.name, start.input, h.to_us(now))
+        return new, start_message(start.instance_id, execution_id, start.name, start.input, now)
 
     async def _entity_batch(
         self, entity_id: str, name: str, key: str, state: str | None, operations: list[ent.EntityOperation]
@@ -673,6 +714,7 @@ class DurableEngine:
         exact_input: bool = False,
         start_at: datetime | None = None,
         version: str = "",
+        tags: dict[str, str] | None = None,
     ) -> str:
         """Schedule a new instance and return its id (see DurableService).
 
@@ -680,7 +722,8 @@ class DurableEngine:
         orchestrator gets its inner JSON text when it is a JSON string (the SDK client's double
         encoding), else the text itself (durable-protocol.md 4.2). With exact_input (gRPC clients encode
         once) the orchestrator gets input_json as it is. start_at delays the first episode (scheduled start);
-        version is ExecutionStarted's Version (the orchestration version gRPC clients may give).
+        version is ExecutionStarted's Version (the orchestration version gRPC clients may give); tags (gRPC
+        clients' string map) are kept with the instance and in its ExecutionStarted.
         """
         if self.functions.orchestrator(name) is None:
             known = ", ".join(sorted(self.functions.orchestrators)) or "none"
@@ -696,8 +739,9 @@ class DurableEngine:
             raise InvalidRequestError(f"the orchestration input is not valid JSON: {exc}") from exc
         execution_id = new_execution_id()
         now = self.clock.now()
-        new = q.NewInstance(instance_id, execution_id, name, input_json, h.to_us(now))
-        start = start_message(instance_id, execution_id, name, context_input, now, version=version)
+        stored_tags = json.dumps(tags) if tags else None
+        new = q.NewInstance(instance_id, execution_id, name, input_json, h.to_us(now), tags=stored_tags)
+        start = start_message(instance_id, execution_id, name, context_input, now, version=version, tags=tags)
         delayed = start_at is not None and start_at > now
         if delayed:
             assert start_at is not None
@@ -871,6 +915,7 @@ class DurableEngine:
                 )
             count = await self._store.write(functools.partial(q.purge_instance, instance_id=instance_id))
             self._cache.pop(instance_id, None)
+            self._parked_instances.pop(instance_id, None)
         self._notify(instance_id)
         return count
 
@@ -890,9 +935,16 @@ class DurableEngine:
         return len(ids)
 
     # ================================================================ DurableService: entities
-    async def signal_entity(self, entity_name: str, key: str, operation: str, input_json: str | None) -> None:
+    async def signal_entity(
+        self,
+        entity_name: str,
+        key: str,
+        operation: str,
+        input_json: str | None,
+        scheduled_time: datetime | None = None,
+    ) -> None:
         """Queue a one-way operation. input_json is the operation input as the SDK client sends it (the
-        JSON text of the JSON text of the value), or None."""
+        JSON text of the JSON text of the value), or None; scheduled_time delays it (a scheduled signal)."""
         if self.functions.entity(entity_name) is None:
             known = ", ".join(sorted(self.functions.entities)) or "none"
             raise FunctionNotFoundError(f"no entity function named '{entity_name}'. Registered entities: {known}.")
@@ -901,9 +953,17 @@ class DurableEngine:
         if not operation:
             raise InvalidRequestError("an entity operation is required")
         entity_id = ent.entity_id(entity_name, key)
-        message = q.EntityMessage(entity_id, operation, input_json or "null")
+        visible_us = h.to_us(scheduled_time) if scheduled_time is not None else None
+        message = q.EntityMessage(entity_id, operation, input_json or "null", visible_us=visible_us)
         await self._store.write(functools.partial(q.insert_entity_messages, messages=[message]))
-        self._entities.mark(entity_id)
+        self._entity_arrived(message)
+
+    def _entity_arrived(self, message: q.EntityMessage) -> None:
+        """A stored operation for an entity: its batch runs now, or when a scheduled operation becomes due."""
+        if message.visible_us is not None and message.visible_us > h.to_us(self.clock.now()):
+            self._add_wakeup(_ENTITY, message.entity_id, message.visible_us)
+        else:
+            self._entities.mark(message.entity_id)
 
     async def read_entity(self, entity_name: str, key: str) -> EntityRecord | None:
         """The entity's record, or None when it does not exist."""

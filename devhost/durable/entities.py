@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NotRequired, TypedDict
 
 from devhost.durable.models import JsonValue
@@ -44,12 +44,36 @@ class OperationOutcome:
 
 
 @dataclass(frozen=True)
+class EntitySignal:
+    """An operation an entity signalled to an entity during its batch."""
+
+    entity_id: str
+    operation: str
+    #: As stored for an operation (JSON text whose value is JSON text); "null" if none.
+    input: str
+    #: When a scheduled signal becomes due (UTC microseconds); None: at once.
+    visible_us: int | None = None
+
+
+@dataclass(frozen=True)
+class EntityStart:
+    """An orchestration an entity started during its batch."""
+
+    instance_id: str
+    name: str
+    #: The orchestration's input JSON text as the orchestrator reads it, or None.
+    input: str | None
+
+
+@dataclass(frozen=True)
 class BatchOutcome:
-    """The entity's state after a batch and one outcome per operation, in order."""
+    """The entity's state after a batch, one outcome per operation, in order, and what the batch sent on."""
 
     exists: bool
     state: str | None
     results: list[OperationOutcome]
+    signals: list[EntitySignal] = field(default_factory=list)
+    starts: list[EntityStart] = field(default_factory=list)
 
 
 class EntitySelf(TypedDict):
@@ -83,12 +107,31 @@ class OperationResult(TypedDict, total=False):
     result: JsonValue
 
 
+class SignalItem(TypedDict):
+    """One of a batch response's "signals" (devhost's own key: gRPC workers' sendSignal actions)."""
+
+    entityId: str
+    operation: str
+    input: str
+    visibleUs: NotRequired[int]
+
+
+class StartItem(TypedDict):
+    """One of a batch response's "starts" (devhost's own key: gRPC workers' startNewOrchestration actions)."""
+
+    instanceId: str
+    name: str
+    input: str | None
+
+
 class BatchResponse(TypedDict, total=False):
     """The entity handle's response (the host reads every key as optional)."""
 
     entityExists: bool
     entityState: JsonValue
     results: list[OperationResult]
+    signals: list[SignalItem]
+    starts: list[StartItem]
 
 
 class CallReply(TypedDict):
@@ -126,7 +169,11 @@ def parse_batch_response(text: str, count: int) -> BatchOutcome:
         results.append(OperationOutcome(bool(item.get("isError")), result if result is not None else "null"))
     while len(results) < count:
         results.append(OperationOutcome(True, json.dumps("the entity returned no result for this operation")))
-    return BatchOutcome(exists, state, results)
+    signals = [
+        EntitySignal(s["entityId"], s["operation"], s["input"], s.get("visibleUs")) for s in data.get("signals") or []
+    ]
+    starts = [EntityStart(s["instanceId"], s["name"], s["input"]) for s in data.get("starts") or []]
+    return BatchOutcome(exists, state, results, signals, starts)
 
 
 def failed_batch(message: str, count: int, state: str | None) -> BatchOutcome:

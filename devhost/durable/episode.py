@@ -122,9 +122,10 @@ def start_message(
     now: datetime,
     parent: ParentInstance | None = None,
     version: str = "",
+    tags: dict[str, str] | None = None,
 ) -> NewMessage:
     """The ExecutionStarted message that begins an execution (input_json: what get_input() decodes)."""
-    event = h.execution_started(h.format_ts(now), name, input_json, instance_id, execution_id, parent, version)
+    event = h.execution_started(h.format_ts(now), name, input_json, instance_id, execution_id, parent, version, tags)
     return NewMessage(instance_id, execution_id, KIND_START, event, h.to_us(now))
 
 
@@ -319,6 +320,7 @@ def _build_commit(
                 entity.request_id,
                 iid if entity.request_id else None,
                 execution_id if entity.request_id else None,
+                visible_us=entity.visible_us,
             )
         )
         outcome.entity_ids.append(entity.entity_id)
@@ -336,6 +338,10 @@ def _build_commit(
         commit.messages.append(
             start_message(iid, next_execution, record.name, decision.continue_input, now, _parent_ref(row))
         )
+        # Carried-over events follow the start, before anything that arrives later (the reference backend's
+        # order: OrchestratorStarted, ExecutionStarted, carryover, new arrivals).
+        for event in decision.carryover_events:
+            commit.messages.append(NewMessage(iid, next_execution, KIND_EVENT, event, now_us))
         changes.update(
             {
                 "execution_id": next_execution,

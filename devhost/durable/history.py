@@ -123,9 +123,11 @@ def execution_started(
     execution_id: str,
     parent: ParentInstance | None = None,
     version: str = "",
+    tags: dict[str, str] | None = None,
 ) -> Event:
-    """ExecutionStarted: the first incoming event of an execution (Version is required by the SDK)."""
-    return _event(
+    """ExecutionStarted: the first incoming event of an execution (Version is required by the SDK; Tags, DTFx's
+    ExecutionStartedEvent.Tags, only when the client gave some)."""
+    event = _event(
         EventType.EXECUTION_STARTED,
         timestamp,
         Name=name,
@@ -134,6 +136,9 @@ def execution_started(
         OrchestrationInstance={"InstanceId": instance_id, "ExecutionId": execution_id},
         ParentInstance=parent,
     )
+    if tags:
+        event["Tags"] = dict(tags)
+    return event
 
 
 def execution_completed(timestamp: str, status_code: int, result_json: str | None) -> Event:

@@ -6,7 +6,7 @@ import enum
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, TypeAlias
+from typing import Literal, Protocol, TypeAlias
 
 #: A parsed JSON value (what json.loads returns).
 JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
@@ -74,6 +74,8 @@ class InstanceRecord:
     parent_instance_id: str | None = None
     #: Human-readable failure message when Failed (also the status "output" of the HTTP API).
     failure_message: str | None = None
+    #: The string map a gRPC client started the instance with (CreateInstanceRequest.tags); None without.
+    tags: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -216,6 +218,17 @@ class DurableFunctions:
 class RunnerUnavailable(Exception):
     """Nobody can run this function right now (no connected gRPC worker takes its name): the engine keeps the
     work in the store, holds no slot or lock for it, and tries again when ``DurableEngine.unpark`` is called."""
+
+
+@dataclass(frozen=True)
+class WaitingWork:
+    """A work item the runner turned away (RunnerUnavailable): it waits in the task hub for someone who runs it."""
+
+    kind: Literal["orchestration", "activity", "entity"]
+    #: The orchestrator, activity or entity name no runner takes.
+    name: str
+    #: The orchestration instance it belongs to (for an entity: the entity id, '@name@key').
+    instance_id: str
 
 
 class ActivityFailure(Exception):

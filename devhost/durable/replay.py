@@ -282,6 +282,8 @@ class EntityWork:
     #: The operation input as the entity SDK reads it: JSON text whose value is JSON text.
     input: str
     request_id: str | None
+    #: When a scheduled signal becomes due (UTC microseconds); None: at once.
+    visible_us: int | None = None
 
 
 class Outcome(enum.Enum):
@@ -312,6 +314,8 @@ class Decision:
     custom_status: str | None = None
     #: Input (JSON text) of the next execution when continuing as new.
     continue_input: str | None = None
+    #: Events the next execution gets right after its ExecutionStarted (a gRPC worker's carryoverEvents).
+    carryover_events: list[Event] = field(default_factory=list)
     #: Human-readable problems that keep the instance from progressing (logged as warnings).
     diagnostics: list[str] = field(default_factory=list)
 
@@ -616,6 +620,7 @@ def decide(
     if is_done and continue_action is not None:
         decision.outcome = Outcome.CONTINUED_AS_NEW
         decision.continue_input = continue_action.get("input")
+        decision.carryover_events = list(continue_action.get("carryoverEvents") or [])
         # Work scheduled together with continue_as_new never runs (its results could not arrive).
         decision.activities.clear()
         decision.timers.clear()
@@ -711,8 +716,10 @@ def _schedule(
         request_id = str(uuid.uuid4())
         is_signal = action_type == ActionType.SIGNAL_ENTITY
         request: EntityRequest = {"id": request_id, "op": operation, "signal": is_signal, "parent": info.instance_id}
+        scheduled = action.get("scheduledTime") if is_signal else None
+        visible_us = h.to_us(h.parse_ts(str(scheduled))) if scheduled else None
         decision.entity_messages.append(
-            EntityWork(target, operation, json.dumps(action_input), None if is_signal else request_id)
+            EntityWork(target, operation, json.dumps(action_input), None if is_signal else request_id, visible_us)
         )
         return h.event_sent(timestamp, task_id, target, operation, json.dumps(request))
     raise ValueError(f"unsupported action type {action_type}: {action}")

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from durabletask.internal import orchestrator_service_pb2 as pb
 from google.protobuf import timestamp_pb2, wrappers_pb2
 
+from devhost.durable import entities as ent
 from devhost.durable import history as h
 from devhost.durable.history import Event
 from devhost.durable.models import EntityRecord, InstanceRecord, RuntimeStatus
@@ -85,6 +86,7 @@ def history_event(event: Event) -> pb.HistoryEvent:
         if parent:
             started.parentInstance.taskScheduledId = _pb_id(parent.get("TaskScheduledId"))
             started.parentInstance.orchestrationInstance.instanceId = str(parent.get("InstanceId") or "")
+        started.tags.update(event.get("Tags") or {})
     elif event_type == EventType.EXECUTION_COMPLETED:
         status = int(event.get("OrchestrationStatus") or 0)
         out.executionCompleted.CopyFrom(
@@ -235,14 +237,15 @@ def _new_action(action: pb.OrchestratorAction) -> dict[str, Any]:
             }
         if message.HasField("entityOperationSignaled"):
             signaled = message.entityOperationSignaled
-            if signaled.HasField("scheduledTime"):
-                raise UnsupportedActionError("scheduled entity signals are not supported by devhost's scheduler yet")
-            return {
+            signal: dict[str, Any] = {
                 "actionType": ActionType.SIGNAL_ENTITY,
                 "instanceId": signaled.targetInstanceId.value,
                 "operation": signaled.operation,
                 "input": signaled.input.value if signaled.HasField("input") else None,
             }
+            if signaled.HasField("scheduledTime"):
+                signal["scheduledTime"] = h.format_ts(signaled.scheduledTime.ToDatetime(UTC))
+            return signal
         raise UnsupportedActionError("entity locks (lock_entities) are not supported by devhost's scheduler yet")
     kind = action.WhichOneof("orchestratorActionType")
     raise UnsupportedActionError(
@@ -290,9 +293,10 @@ def _complete(
         failure = complete.failureDetails
         return Exception(f"{failure.errorType}: {failure.errorMessage}" if failure.errorType else failure.errorMessage)
     if status == pb.ORCHESTRATION_STATUS_CONTINUED_AS_NEW:
+        action: dict[str, Any] = {"actionType": ActionType.CONTINUE_AS_NEW, "input": result}
         if complete.carryoverEvents:
-            raise UnsupportedActionError("continue-as-new with carried-over events is not supported yet")
-        actions.append({"actionType": ActionType.CONTINUE_AS_NEW, "input": result})
+            action["carryoverEvents"] = [_carried_event(event) for event in complete.carryoverEvents]
+        actions.append(action)
         state["isDone"] = True
         return None
     if status == pb.ORCHESTRATION_STATUS_COMPLETED:
@@ -303,6 +307,18 @@ def _complete(
     raise UnsupportedActionError(
         f"completing an orchestration as {pb.OrchestrationStatus.Name(status)} is not supported"
     )
+
+
+def _carried_event(event: pb.HistoryEvent) -> Event:
+    """An event continue_as_new(save_events=True) carries into the next execution: the external events the
+    orchestrator received and did not wait for (durabletask's worker sends only those)."""
+    if event.WhichOneof("eventType") != "eventRaised":
+        raise UnsupportedActionError(
+            f"continue-as-new can carry over external events (eventRaised) only, not {event.WhichOneof('eventType')}"
+        )
+    raised = event.eventRaised
+    payload = raised.input.value if raised.HasField("input") else None
+    return h.event_raised(h.format_ts(h.utcnow()), raised.name, payload)
 
 
 def _parsed(text: str | None) -> Any:
@@ -341,11 +357,7 @@ def entity_batch_response(result: pb.EntityBatchResult) -> str:
     if result.HasField("failureDetails"):
         failure = result.failureDetails
         raise RuntimeError(f"{failure.errorType}: {failure.errorMessage}")
-    if result.actions:
-        raise UnsupportedActionError(
-            "the entity sent signals to other entities or started orchestrations, which devhost's scheduler "
-            "endpoint does not support yet; the batch is failed and the entity's state kept"
-        )
+    signals, starts = _entity_actions(result.actions)
     state = result.entityState.value if result.HasField("entityState") else None
     results: list[dict[str, Any]] = []
     for item in result.results:
@@ -355,7 +367,46 @@ def entity_batch_response(result: pb.EntityBatchResult) -> str:
         else:
             value = item.success.result.value if item.success.HasField("result") else "null"
             results.append({"isError": False, "result": value})
-    return json.dumps({"entityExists": state is not None, "entityState": state, "results": results})
+    response = {"entityExists": state is not None, "entityState": state, "results": results}
+    return json.dumps({**response, "signals": signals, "starts": starts})
+
+
+def _entity_actions(actions: Iterable[pb.OperationAction]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """An entity batch's side effects, as the reference backend runs them: signals to entities and orchestrations
+    started (UnsupportedActionError for what devhost cannot do, which fails the batch and keeps the state)."""
+    signals: list[dict[str, Any]] = []
+    starts: list[dict[str, Any]] = []
+    for action in actions:
+        if action.HasField("sendSignal"):
+            signal = action.sendSignal
+            try:
+                ent.split_entity_id(signal.instanceId)
+            except ValueError:
+                raise UnsupportedActionError(
+                    f"the entity signalled '{signal.instanceId}', which is not an entity id ('@name@key')"
+                ) from None
+            # Stored as an operation input is: JSON text whose value is the JSON text sent.
+            operation_input = json.dumps(signal.input.value) if signal.HasField("input") else "null"
+            item: dict[str, Any] = {"entityId": signal.instanceId, "operation": signal.name, "input": operation_input}
+            if signal.HasField("scheduledTime"):  # an entity waking itself (or another) up later
+                item["visibleUs"] = h.to_us(signal.scheduledTime.ToDatetime(UTC))
+            signals.append(item)
+        elif action.HasField("startNewOrchestration"):
+            start = action.startNewOrchestration
+            if start.HasField("scheduledTime"):
+                raise UnsupportedActionError(
+                    "orchestrations started by entities at a scheduled time are not supported by devhost yet"
+                )
+            starts.append(
+                {
+                    "instanceId": start.instanceId or random_uuid().hex,
+                    "name": start.name,
+                    "input": start.input.value if start.HasField("input") else None,
+                }
+            )
+        else:
+            raise UnsupportedActionError(f"unknown entity action '{action.WhichOneof('operationActionType')}'")
+    return signals, starts
 
 
 def entity_metadata(record: EntityRecord, include_state: bool) -> pb.EntityMetadata:
@@ -403,6 +454,11 @@ def orchestration_state(record: InstanceRecord, include_payloads: bool) -> pb.Or
         state.customStatus.value = record.custom_status
     if record.parent_instance_id is not None:
         state.parentInstanceId.value = record.parent_instance_id
+    if record.tags:
+        # The reference backend (durabletask/testing/in_memory_backend.py) keeps tags with the instance but leaves
+        # this field empty; the proto has it for them, and SDKs that read it (OrchestrationMetadata.Tags in .NET)
+        # get what the instance was started with.
+        state.tags.update(record.tags)
     if include_payloads:
         if record.input is not None:
             state.input.value = record.input

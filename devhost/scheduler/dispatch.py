@@ -54,6 +54,10 @@ class UnknownTokenError(Exception):
     """A completion or abandon named a token that was never issued, or whose item was completed or abandoned."""
 
 
+class ChunkOrderError(Exception):
+    """A chunk of a chunked orchestrator response arrived out of order (its chunkIndex is not the next one)."""
+
+
 @dataclass(frozen=True)
 class WorkFilters:
     """What a worker takes (GetWorkItemsRequest.workItemFilters); no filters at all take everything."""
@@ -95,6 +99,9 @@ class _Work:
     future: asyncio.Future[Answer]
     token: str = ""
     holder: WorkerStream | None = None
+    #: Actions of a chunked orchestrator response received so far (its isPartial chunks), in order.
+    chunks: list[pb.OrchestratorAction] = field(default_factory=list)
+    next_chunk: int = 0
 
 
 @dataclass(eq=False)
@@ -222,9 +229,46 @@ class WorkDispatcher:
             if isinstance(response, pb.ActivityResponse)
             else "entity"
         )
+        if isinstance(response, pb.OrchestratorResponse) and (response.isPartial or self._chunked(token)):
+            merged = self._add_chunk(token, response)
+            if merged is None:
+                return  # more chunks to come: the item stays out under the same token
+            response = merged
         work = self._take(token, kind)
         if not work.future.done():
             work.future.set_result(response)
+
+    def _chunked(self, token: str) -> bool:
+        work = self._issued.get(token)
+        return work is not None and work.next_chunk > 0
+
+    def _add_chunk(self, token: str, response: pb.OrchestratorResponse) -> pb.OrchestratorResponse | None:
+        """One chunk of a chunked orchestrator response (SDKs split a completion too big for one message:
+        isPartial on every chunk but the last, chunkIndex counting from 0): None until the last chunk, then the
+        whole response, its actions in chunk order."""
+        work = self._issued.get(token)
+        if work is None or work.kind != "orchestration":
+            raise UnknownTokenError(
+                f"no orchestration work item is out under completion token '{token}': it was never issued, or it "
+                "was already completed or abandoned"
+            )
+        index = response.chunkIndex.value if response.HasField("chunkIndex") else work.next_chunk
+        if index != work.next_chunk:
+            raise ChunkOrderError(
+                f"orchestrator response chunk {index} for instance '{response.instanceId}' arrived, chunk "
+                f"{work.next_chunk} was expected next: send the chunks of one completion in order, from 0"
+            )
+        work.next_chunk += 1
+        work.chunks.extend(response.actions)
+        if response.isPartial:
+            return None
+        whole = pb.OrchestratorResponse()
+        whole.CopyFrom(response)
+        del whole.actions[:]
+        whole.actions.extend(work.chunks)
+        whole.isPartial = False
+        whole.ClearField("chunkIndex")
+        return whole
 
     def abandon(self, token: str, kind: WorkKind) -> None:
         """A worker gives an item back: after ABANDON_DELAY_SECONDS it goes out again, to another worker when
@@ -263,6 +307,7 @@ class WorkDispatcher:
         stream = candidates[next(self._turn) % len(candidates)]
         work.token = random_uuid().hex
         work.holder = stream
+        work.chunks, work.next_chunk = [], 0  # chunks sent under an earlier hand-out's token do not count
         sent = pb.WorkItem()
         sent.CopyFrom(work.item)  # a copy per hand-out: an earlier holder's queued copy keeps its own token
         sent.completionToken = work.token

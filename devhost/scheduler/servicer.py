@@ -40,7 +40,7 @@ from devhost.errors import (
 )
 from devhost.names import check_instance_id, check_name
 from devhost.scheduler import conversions as conv
-from devhost.scheduler.dispatch import UnknownTokenError, WorkDispatcher, WorkFilters
+from devhost.scheduler.dispatch import ChunkOrderError, UnknownTokenError, WorkDispatcher, WorkFilters
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,8 @@ def _rpc(
             await context.abort(_STATUS_OF_ERROR.get(type(exc), grpc.StatusCode.FAILED_PRECONDITION), str(exc))
         except UnknownTokenError as exc:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+        except ChunkOrderError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except (grpc.aio.AbortError, asyncio.CancelledError):
             raise
         except Exception as exc:
@@ -187,6 +189,7 @@ class SchedulerServicer(stubs.TaskHubSidecarServiceServicer):
             exact_input=True,
             start_at=start_at,
             version=request.version.value if request.HasField("version") else "",
+            tags=dict(request.tags) or None,
         )
         return pb.CreateInstanceResponse(instanceId=started)
 
@@ -409,11 +412,7 @@ class SchedulerServicer(stubs.TaskHubSidecarServiceServicer):
     async def CompleteOrchestratorTask(
         self, request: pb.OrchestratorResponse, context: grpc.aio.ServicerContext, hub: TaskHub
     ) -> pb.CompleteTaskResponse:
-        if request.isPartial:
-            raise InvalidRequestError(
-                "partial (chunked) orchestrator responses are not supported by devhost's scheduler endpoint"
-            )
-        hub.dispatcher.complete(request.completionToken, request)
+        hub.dispatcher.complete(request.completionToken, request)  # chunks of a partial response are joined there
         return pb.CompleteTaskResponse()
 
     @_rpc
@@ -488,15 +487,12 @@ class SchedulerServicer(stubs.TaskHubSidecarServiceServicer):
         self, request: pb.SignalEntityRequest, context: grpc.aio.ServicerContext, hub: TaskHub
     ) -> pb.SignalEntityResponse:
         name, key = _entity_name_and_key(request.instanceId)
-        if request.HasField("scheduledTime") and request.scheduledTime.ToDatetime(UTC) > datetime.now(UTC):
-            raise CallRefused(
-                grpc.StatusCode.UNIMPLEMENTED,
-                "scheduled entity signals (signal_time) are not supported by devhost's scheduler endpoint yet",
-            )
         check_name(request.name, "entity operation")
         # Stored as the Durable SDK reads an operation input: JSON text whose value is the JSON text sent.
         operation_input = json.dumps(request.input.value) if request.HasField("input") else None
-        await hub.engine.signal_entity(name, key, request.name, operation_input)
+        # A scheduled signal waits in the task hub until its time (the reference backend delays it the same way).
+        scheduled = request.scheduledTime.ToDatetime(UTC) if request.HasField("scheduledTime") else None
+        await hub.engine.signal_entity(name, key, request.name, operation_input, scheduled_time=scheduled)
         return pb.SignalEntityResponse()
 
     @_rpc

@@ -19,11 +19,12 @@ from typing import TextIO
 from aiohttp import web
 
 from devhost.auth import AuthPolicy, dashboard_middleware, load_or_create_keys
-from devhost.dashboard.app import DashboardSettings, create_dashboard_app
+from devhost.dashboard.settings import hub_path
 from devhost.durable.engine import DurableEngine
 from devhost.durable.models import DurableFunctions, EngineOptions
 from devhost.errors import ConfigError
 from devhost.net import is_loopback_host
+from devhost.scheduler.dashboards import hubs_dashboard
 from devhost.scheduler.dispatch import WorkDispatcher
 from devhost.scheduler.server import SchedulerEndpoint, scheduler_origin
 from devhost.scheduler.servicer import TaskHub
@@ -31,7 +32,7 @@ from devhost.scheduler.servicer import TaskHub
 log = logging.getLogger(__name__)
 
 #: Task hub names as the scheduler takes them: letters, digits and '-', starting and ending with a letter or
-#: digit (they also name a folder, and a dashboard host name HUB.localhost).
+#: digit (they also name a folder, and a dashboard path /hubs/NAME/).
 _HUB_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?")
 #: Work items the engine hands to gRPC workers at once, per kind: each waits in the engine until a worker
 #: answers, so this bounds what one hub has out, not what it stores.
@@ -122,14 +123,8 @@ class StandaloneScheduler:
         return AuthPolicy(keys, enforce=True, bind_host=self.options.host)
 
     async def _serve_dashboard(self, stack: contextlib.AsyncExitStack, policy: AuthPolicy) -> None:
-        """The dashboard: the first hub at the port's every host name, each other hub at HUB.localhost.
-
-        Browsers resolve every ``*.localhost`` name to loopback, so the hub is picked in the URL
-        (http://other.localhost:8082/) while the page and its API keep their absolute paths."""
-        front = web.Application()
-        for hub in self.hubs[1:]:
-            front.add_domain(f"{hub.name.lower()}.localhost", _hub_dashboard(hub))
-        front.add_domain("*", _hub_dashboard(self.hubs[0]))
+        """The dashboard: the first hub at /, each other hub at /hubs/NAME/ (devhost/scheduler/dashboards.py)."""
+        front = hubs_dashboard(self.hubs)
         front.middlewares.append(dashboard_middleware(policy))
         runner = web.AppRunner(front, access_log=None)
         await runner.setup()
@@ -150,13 +145,8 @@ class StandaloneScheduler:
         self._print()
         self._print(f"Durable Task Scheduler endpoint: {scheduler_origin(host, self.endpoint.port)}")
         self._print(f"Task hubs: {', '.join(hub.name for hub in self.hubs)} (data in {self.options.data_dir / 'hubs'})")
-        self._print(f"Dashboard: http://{host}:{self.dashboard_port}/ (task hub {self.hubs[0].name})")
-        for hub in self.hubs[1:]:
-            self._print(f"           http://{hub.name.lower()}.localhost:{self.dashboard_port}/ (task hub {hub.name})")
+        names = [hub.name for hub in self.hubs]
+        for index, name in enumerate(names):
+            label = "Dashboard:" if index == 0 else ""
+            self._print(f"{label:<11}http://{host}:{self.dashboard_port}{hub_path(names, name)} (task hub {name})")
         self._print()
-
-
-def _hub_dashboard(hub: TaskHub) -> web.Application:
-    """One hub's dashboard application."""
-    engine = hub.engine
-    return create_dashboard_app(engine, settings=DashboardSettings(task_hub=hub.name), stats=engine.statistics)

@@ -55,6 +55,8 @@ class NewInstance:
     parent_instance_id: str | None = None
     parent_execution_id: str | None = None
     parent_task_id: int | None = None
+    #: The instance's tags as JSON text (an object of strings), or None.
+    tags: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,8 @@ class EntityMessage:
     reply_instance_id: str | None = None
     reply_execution_id: str | None = None
     msg_id: int = 0
+    #: When a scheduled operation becomes due (UTC microseconds); None: at once.
+    visible_us: int | None = None
 
 
 @dataclass(frozen=True)
@@ -153,12 +157,12 @@ class EpisodeCommit:
 
 _INSTANCE_COLUMNS = (
     "instance_id, execution_id, name, status, input, output, custom_status, created_us, updated_us, "
-    "completed_us, parent_instance_id, failure_message, parent_execution_id, parent_task_id, replay_state"
+    "completed_us, parent_instance_id, failure_message, parent_execution_id, parent_task_id, replay_state, tags"
 )
 #: A row of _INSTANCE_COLUMNS as SQLite returns it (the columns' types in schema.py).
 _InstanceColumns = tuple[
     str, str, str, str, str | None, str | None, str | None, int, int, int | None, str | None, str | None,
-    str | None, int | None, str | None,
+    str | None, int | None, str | None, str | None,
 ]  # fmt: skip
 
 
@@ -176,6 +180,7 @@ def _row_to_instance(row: _InstanceColumns) -> InstanceRow:
         completed_time=from_us(row[9]) if row[9] is not None else None,
         parent_instance_id=row[10],
         failure_message=row[11],
+        tags=json.loads(row[15]) if row[15] else None,
     )
     return InstanceRow(record, row[12], row[13], row[14])
 
@@ -196,7 +201,7 @@ def _insert_instance(conn: sqlite3.Connection, new: NewInstance) -> None:
     conn.execute(
         "INSERT OR REPLACE INTO instances (instance_id, execution_id, name, status, input, output, custom_status, "
         "created_us, updated_us, completed_us, parent_instance_id, parent_execution_id, parent_task_id, "
-        "failure_message, replay_state) VALUES (?, ?, ?, ?, ?, NULL, NULL, ?, ?, NULL, ?, ?, ?, NULL, NULL)",
+        "failure_message, replay_state, tags) VALUES (?, ?, ?, ?, ?, NULL, NULL, ?, ?, NULL, ?, ?, ?, NULL, NULL, ?)",
         (
             new.instance_id,
             new.execution_id,
@@ -208,6 +213,7 @@ def _insert_instance(conn: sqlite3.Connection, new: NewInstance) -> None:
             new.parent_instance_id,
             new.parent_execution_id,
             new.parent_task_id,
+            new.tags,
         ),
     )
 
@@ -503,24 +509,39 @@ def insert_entity_messages(conn: sqlite3.Connection, messages: list[EntityMessag
     if messages:
         conn.executemany(
             "INSERT INTO entity_inbox (entity_id, operation, input, request_id, reply_instance_id, "
-            "reply_execution_id, created_us) VALUES (?, ?, ?, ?, ?, ?, strftime('%s', 'now') * 1000000)",
+            "reply_execution_id, created_us, visible_us) VALUES (?, ?, ?, ?, ?, ?, strftime('%s', 'now') * 1000000, ?)",
             [
-                (m.entity_id, m.operation, m.input, m.request_id, m.reply_instance_id, m.reply_execution_id)
+                (
+                    m.entity_id,
+                    m.operation,
+                    m.input,
+                    m.request_id,
+                    m.reply_instance_id,
+                    m.reply_execution_id,
+                    m.visible_us,
+                )
                 for m in messages
             ],
         )
 
 
-def read_entity_inbox(conn: sqlite3.Connection, entity_id: str, limit: int) -> list[EntityMessage]:
-    """The entity's next operations in arrival order."""
+def read_entity_inbox(conn: sqlite3.Connection, entity_id: str, limit: int, now_us: int) -> list[EntityMessage]:
+    """The entity's next operations that are due, in arrival order."""
     return [
         EntityMessage(entity_id, row[1], row[2], row[3], row[4], row[5], row[0])
         for row in conn.execute(
             "SELECT msg_id, operation, input, request_id, reply_instance_id, reply_execution_id FROM entity_inbox "
-            "WHERE entity_id = ? ORDER BY msg_id LIMIT ?",
-            (entity_id, limit),
+            "WHERE entity_id = ? AND (visible_us IS NULL OR visible_us <= ?) ORDER BY msg_id LIMIT ?",
+            (entity_id, now_us, limit),
         )
     ]
+
+
+def entity_wakeups(conn: sqlite3.Connection, now_us: int) -> list[tuple[str, int]]:
+    """(entity id, when) of each entity's next scheduled operation that is not due yet."""
+    return conn.execute(
+        "SELECT entity_id, MIN(visible_us) FROM entity_inbox WHERE visible_us > ? GROUP BY entity_id", (now_us,)
+    ).fetchall()
 
 
 def entities_with_messages(conn: sqlite3.Connection) -> list[str]:
@@ -571,8 +592,12 @@ def commit_entity_batch(
     last_op_us: int,
     consumed: list[int],
     replies: list[NewMessage],
-) -> None:
-    """Store an entity's new state, drop the operations it ran and queue the replies, atomically."""
+    signals: list[EntityMessage] | None = None,
+    starts: list[tuple[NewInstance, NewMessage]] | None = None,
+) -> list[str]:
+    """Store an entity's new state, drop the operations it ran, queue the replies and the signals it sent, and
+    create the orchestrations it started, atomically; returns the ids of the instances started (an id whose
+    instance is still active is not started again)."""
     conn.execute(
         "INSERT INTO entities (entity_id, name, entity_key, state, last_op_us) VALUES (?, ?, ?, ?, ?) "
         "ON CONFLICT (entity_id) DO UPDATE SET state = excluded.state, last_op_us = excluded.last_op_us",
@@ -580,3 +605,15 @@ def commit_entity_batch(
     )
     conn.executemany("DELETE FROM entity_inbox WHERE msg_id = ?", [(m,) for m in consumed])
     _insert_messages(conn, replies)
+    insert_entity_messages(conn, signals or [])
+    started: list[str] = []
+    for new, start in starts or []:
+        row = conn.execute("SELECT status FROM instances WHERE instance_id = ?", (new.instance_id,)).fetchone()
+        if row and row[0] in ACTIVE_STATUSES:
+            continue
+        if row:
+            _clear_instance(conn, new.instance_id)
+        _insert_instance(conn, new)
+        _insert_messages(conn, [start])
+        started.append(new.instance_id)
+    return started

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 #: 'DvHt' as a 32-bit integer: marks a task hub file (PRAGMA application_id).
 APPLICATION_ID = 0x44764874
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _V1 = """
 CREATE TABLE meta (
@@ -110,11 +110,27 @@ _V3 = """
 CREATE INDEX IF NOT EXISTS ix_instances_updated ON instances (updated_us);
 """
 
+
+def _v4(conn: sqlite3.Connection) -> None:
+    """Version 4: an instance's tags (the string map a gRPC client starts it with), JSON text or NULL; and when a
+    scheduled entity operation becomes due (UTC microseconds; NULL: at once). Each column is checked first, so a
+    store whose version row was lowered by hand migrates again without harm."""
+    if "tags" not in _columns(conn, "instances"):
+        conn.execute("ALTER TABLE instances ADD COLUMN tags TEXT")
+    if "visible_us" not in _columns(conn, "entity_inbox"):
+        conn.execute("ALTER TABLE entity_inbox ADD COLUMN visible_us INTEGER")
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
 #: MIGRATIONS[n] upgrades a database at version n to n + 1 (inside the caller's transaction).
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     0: lambda conn: _run_script(conn, _V1),
     1: lambda conn: _run_script(conn, _V2),
     2: lambda conn: _run_script(conn, _V3),
+    3: _v4,
 }
 
 

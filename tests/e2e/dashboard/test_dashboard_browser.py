@@ -11,28 +11,17 @@ from pathlib import Path
 
 import pytest
 from azure.storage.queue.aio import QueueServiceClient
-from playwright.async_api import async_playwright
 
 from devhost.dashboard.app import DashboardSettings
 from devhost.durable.models import RuntimeStatus
 from tests.support.azurite import Azurite
 from tests.support.blob_triggers import running_blob_app, upload
+from tests.support.browser import chromium_page
 from tests.support.dashboard import running_dashboard
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.azurite]
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "dashboard"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TIMEOUT_MS = 15_000
 # In one go (the overview may redraw between two queries): the chart's bar tooltips, the rows of its data table
 # written the same way ("time: N completed (R/s)"), the sum of the table's Completed column, and the chart's label.
 CHART_AND_TABLE_JS = """() => {
@@ -45,24 +34,12 @@ CHART_AND_TABLE_JS = """() => {
     label: document.querySelector("svg.chart").getAttribute("aria-label"),
   };
 }"""
-CHROMIUM_PRESENT = Path(CHROMIUM).exists()
 
 
 @pytest.fixture
 async def browser_page() -> AsyncIterator:
-    # No skip: a missing browser is a broken setup (make setup installs Debian's chromium).
-    assert CHROMIUM_PRESENT, f"{CHROMIUM} is missing: run `make setup` as root, or apt-get install chromium"
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        page = await browser.new_page(viewport={"width": 1360, "height": 900})
-        page.set_default_timeout(TIMEOUT_MS)
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        try:
-            yield page
-        finally:
-            await browser.close()
-        assert errors == [], f"JavaScript errors on the page: {errors}"
+    async with chromium_page() as page:
+        yield page
 
 
 async def test_dashboard_end_to_end(browser_page, azurite: Azurite, tmp_path: Path) -> None:
@@ -118,7 +95,7 @@ async def test_dashboard_end_to_end(browser_page, azurite: Azurite, tmp_path: Pa
         await expect(page.locator(".tl-summary")).to_contain_text("up to 5 at once")
         await expect(page.get_by_role("heading", name="History (")).to_be_visible()
         # The command that replays this instance through the app's current code, ready to copy.
-        await expect(page.locator(".replay-command code")).to_have_text("python -m devhost replay fan-e2e")
+        await expect(page.locator(".replay-command code")).to_have_text("devhost replay fan-e2e")
         await page.screenshot(path=str(ARTIFACTS / "fan-out-detail.png"), full_page=True)
 
         # Raise an event to the waiting instance through the UI; its status turns Completed.

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -156,21 +157,43 @@ def test_devhost_start_with_a_taken_scheduler_port_fails_clearly(tmp_path: Path)
     assert f"the scheduler endpoint cannot listen on 127.0.0.1:{port}" in result.stderr
 
 
-def _dashboard_json(port: int, path: str, host: str) -> Any:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Host": f"{host}:{port}"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
+def _dashboard(port: int, path: str) -> tuple[str, Any]:
+    """GET a dashboard path (redirects followed): the path it ended at, and its JSON (text when not JSON)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+        body = response.read()
+        final = urllib.parse.urlsplit(response.url).path
+    try:
+        return final, json.loads(body)
+    except ValueError:
+        return final, body.decode()
 
 
-def test_the_dashboard_shows_each_hub_at_its_own_host_name(tmp_path: Path):
+def test_the_dashboard_shows_each_hub_at_its_own_path(tmp_path: Path):
     with running_scheduler(tmp_path, task_hubs="default,other") as scheduler:
         port = scheduler.dashboard_port
         other_id = client(scheduler.port, taskhub="other").schedule_new_orchestration("waiting_in_other")
-        assert _dashboard_json(port, "/api/settings", "localhost")["taskHub"] == "default"
-        assert _dashboard_json(port, "/api/settings", "other.localhost")["taskHub"] == "other"
-        assert _dashboard_json(port, f"/api/instances/{other_id}", "other.localhost")["name"] == "waiting_in_other"
-        with pytest.raises(urllib.error.HTTPError) as missing:
-            _dashboard_json(port, f"/api/instances/{other_id}", "localhost")
-        assert missing.value.code == 404
-        missing.value.close()  # the error holds the response and its socket
-        assert f"http://other.localhost:{port}/ (task hub other)" in scheduler.output()
+        hubs = [{"name": "default", "url": "/"}, {"name": "other", "url": "/hubs/other/"}]
+        assert _dashboard(port, "/api/settings")[1] | {"taskHubs": hubs} == _dashboard(port, "/api/settings")[1]
+        assert _dashboard(port, "/api/settings")[1]["taskHub"] == "default"
+        assert _dashboard(port, "/hubs/other/api/settings")[1]["taskHub"] == "other"
+        assert _dashboard(port, f"/hubs/other/api/instances/{other_id}")[1]["name"] == "waiting_in_other"
+        # The page and its assets under the hub's path; the page's own links are relative to it.
+        page = _dashboard(port, "/hubs/other/")[1]
+        assert 'src="static/js/main.js"' in page
+        assert _dashboard(port, "/hubs/other/static/js/main.js")[0] == "/hubs/other/static/js/main.js"
+        # Canonical paths: the first hub's long form, another case and a missing slash redirect.
+        assert _dashboard(port, "/hubs/default/api/settings") == ("/api/settings", _dashboard(port, "/api/settings")[1])
+        assert _dashboard(port, "/hubs/OTHER/api/settings")[0] == "/hubs/other/api/settings"
+        assert _dashboard(port, "/hubs/other")[0] == "/hubs/other/"
+        for path, message in [
+            (f"/api/instances/{other_id}", f"no instance with id '{other_id}'"),
+            ("/hubs/nope/", "No task hub named 'nope'. Task hubs: default, other (see --task-hubs)."),
+            ("/hubs/nope/api/settings", '"type": "UnknownTaskHub"'),
+            ("/hubs/other/api/bogus", "no API route GET /hubs/other/api/bogus"),
+        ]:
+            with pytest.raises(urllib.error.HTTPError) as missing:
+                _dashboard(port, path)
+            assert missing.value.code == 404
+            assert message in missing.value.read().decode()
+            missing.value.close()  # the error holds the response and its socket
+        assert f"http://localhost:{port}/hubs/other/ (task hub other)" in scheduler.output()

@@ -4,6 +4,8 @@ kill -9 of devhost while gRPC orchestrations run."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -134,3 +136,29 @@ def test_kill_9_of_devhost_while_orchestrations_run_loses_nothing(tmp_path: Path
         assert state is not None and state.runtime_status == dt_client.OrchestrationStatus.COMPLETED, state
         assert state.serialized_output == str(index * 10 + 3)
     assert completions == [3] * len(ids)  # each activity result recorded once
+
+
+def test_a_frozen_worker_that_keeps_its_connection_open_gives_its_activity_back(tmp_path: Path):
+    # SIGSTOP freezes the worker whole (its gRPC transport too): the connection stays open but stops answering the
+    # endpoint's keepalive pings, which is how the endpoint tells a frozen worker from a slow activity.
+    marker = tmp_path / "started"
+    script = tmp_path / "frozen_worker.py"
+    script.write_text(DOOMED_WORKER)
+    settings = {"DEVHOST_SCHEDULER_KEEPALIVE_SECONDS": "1"}
+    with running_scheduler(tmp_path / "data", extra_env=settings) as scheduler:
+        sdk = client(scheduler.port)
+        with running_worker(scheduler.port, one_step, filters=True):
+            frozen = subprocess.Popen([sys.executable, str(script), str(scheduler.port), str(marker)], cwd=REPO_ROOT)
+            try:
+                instance_id = sdk.schedule_new_orchestration(one_step)
+                wait_until(marker.exists, 30, "the worker to start the activity")
+                os.kill(frozen.pid, signal.SIGSTOP)
+                scheduler.wait_for_output("1 work item(s) it held handed out again", timeout=30)
+                with running_worker(scheduler.port, slow_step, filters=True):
+                    state = sdk.wait_for_orchestration_completion(instance_id, timeout=60)
+            finally:
+                frozen.kill()  # a stopped process is killed all the same
+                frozen.wait(timeout=10)
+        assert state is not None and state.serialized_output == '"done by the second worker"'
+        assert _task_events(sdk, instance_id, "TaskScheduledEvent") == 1
+        assert _task_events(sdk, instance_id, "TaskCompletedEvent") == 1

@@ -255,7 +255,8 @@ async def test_ui_and_assets_are_served_without_external_urls(stack: DashboardSt
         assert response.status == 200
         assert "default-src 'self'" in response.headers["Content-Security-Policy"]
         html = await response.text()
-    assert '<script type="module" src="/static/js/main.js">' in html
+    # Relative to the page: a hub's dashboard may live under /hubs/NAME/ (devhost/scheduler/dashboards.py).
+    assert '<script type="module" src="static/js/main.js">' in html
     for asset in ("/static/app.css", "/static/js/main.js", "/static/js/views/detail.js", "/static/js/timeline.js"):
         async with stack.session.get(stack.base_url + asset) as response:
             assert response.status == 200, asset

@@ -8,7 +8,7 @@ from durabletask.internal import orchestrator_service_pb2 as pb
 from google.protobuf import wrappers_pb2
 
 from devhost.durable import history as h
-from devhost.durable.protocol import ActionType
+from devhost.durable.protocol import ActionType, EventType
 from devhost.scheduler import conversions as conv
 
 STAMP = "2026-01-02T03:04:05.000000Z"
@@ -85,8 +85,15 @@ def test_completion_failure_and_continue_as_new():
         str(conv.orchestrator_state([], complete(pb.ORCHESTRATION_STATUS_CONTINUED_AS_NEW, result=_text("3"))))
     )
     assert again["isDone"] is True and again["actions"][0] == [{"actionType": ActionType.CONTINUE_AS_NEW, "input": "3"}]
-    carried = complete(pb.ORCHESTRATION_STATUS_CONTINUED_AS_NEW, carryoverEvents=[pb.HistoryEvent(eventId=-1)])
-    assert "carried-over events" in str(conv.orchestrator_state([], carried))
+    raised = pb.HistoryEvent(eventId=-1, eventRaised=pb.EventRaisedEvent(name="kept", input=_text('"x"')))
+    carried = complete(pb.ORCHESTRATION_STATUS_CONTINUED_AS_NEW, result=_text("4"), carryoverEvents=[raised])
+    [[action]] = json.loads(str(conv.orchestrator_state([], carried)))["actions"]
+    assert [(e["EventType"], e["Name"], e["Input"]) for e in action["carryoverEvents"]] == [
+        (EventType.EVENT_RAISED, "kept", '"x"')
+    ]
+    timer = pb.HistoryEvent(eventId=-1, timerFired=pb.TimerFiredEvent(timerId=1))
+    not_an_event = complete(pb.ORCHESTRATION_STATUS_CONTINUED_AS_NEW, carryoverEvents=[timer])
+    assert "external events (eventRaised) only, not timerFired" in str(conv.orchestrator_state([], not_an_event))
 
 
 def test_entity_batches_both_ways():
@@ -111,4 +118,6 @@ def test_entity_batches_both_ways():
         "entityExists": True,
         "entityState": "7",
         "results": [{"isError": False, "result": "7"}, {"isError": True, "result": '"E: m"'}],
+        "signals": [],
+        "starts": [],
     }

@@ -8,7 +8,15 @@ export class ApiError extends Error {
   }
 }
 
-/** GET (default) or POST a JSON body to the dashboard API. */
+/**
+ * The URL of a dashboard path ("/api/..."), relative to the page: a task hub's dashboard may be served under
+ * /hubs/NAME/ as well as at the root, and its API lives beside its page.
+ */
+export function hubUrl(path) {
+  return new URL(path.replace(/^\//, ""), document.baseURI).href;
+}
+
+/** GET (default) or POST a JSON body to the dashboard API (paths as "/api/...", see hubUrl). */
 export async function api(path, { method = "GET", body, signal } = {}) {
   const options = { method, signal, headers: { Accept: "application/json" } };
   if (method !== "GET") {
@@ -17,7 +25,7 @@ export async function api(path, { method = "GET", body, signal } = {}) {
   }
   let response;
   try {
-    response = await fetch(path, options);
+    response = await fetch(hubUrl(path), options);
   } catch (err) {
     if (err.name === "AbortError") throw err;
     throw new ApiError("The dashboard server is not reachable.", 0, "NetworkError");

@@ -105,6 +105,20 @@ export function statusBadge(status) {
   );
 }
 
+const WORK_KINDS = { orchestration: "orchestrator", activity: "activity", entity: "entity" };
+
+/** "a worker that runs activity 'x' (3 items)": what a waiting work item needs (from the API's waitingFor). */
+export function waitingText({ kind, name, count }) {
+  const items = count > 1 ? ` (${count} work items)` : "";
+  return `waiting for a worker that runs ${WORK_KINDS[kind] || kind} '${name}'${items}`;
+}
+
+/** The instance list's marker for an instance whose work no connected worker takes (null when none waits). */
+export function waitingMarker(waitingFor) {
+  if (!waitingFor?.length) return null;
+  return h("span", { class: "waiting-marker", role: "note" }, waitingFor.map(waitingText).join("; "));
+}
+
 /** JSON value rendered in a <pre> (strings that are not JSON are shown as they are). */
 export function jsonBlock(value, { empty = "(none)" } = {}) {
   if (value === null || value === undefined) return h("p", { class: "muted" }, empty);

@@ -1,7 +1,7 @@
 // Entry point: hash router, live updates (server-sent events, polling as the fallback) and the header controls.
 
 import { startOrchestration } from "./actions.js";
-import { api } from "./api.js";
+import { api, hubUrl } from "./api.js";
 import { h, replace, toast } from "./dom.js";
 import * as detailView from "./views/detail.js";
 import * as entitiesView from "./views/entities.js";
@@ -120,7 +120,7 @@ function onInstancesChanged(change) {
 
 function connectEvents() {
   if (typeof EventSource !== "function") return; // stays in polling mode
-  const source = new EventSource("/api/events");
+  const source = new EventSource(hubUrl("/api/events"));
   source.addEventListener("ready", () => {
     // Changes made while the stream was down were missed: catch up once.
     if (live.mode !== "events") live.dirty = true;
@@ -192,12 +192,29 @@ document.querySelector(".skip-link").addEventListener("click", (event) => {
   main.focus();
 });
 
+/** The header's task hub picker (only with more than one hub): going to another hub keeps the view, except an
+ * instance's detail (the instance is in this hub), which becomes that hub's instance list. */
+function showHubPicker(current, hubs) {
+  if (hubs.length < 2) return;
+  const picker = document.getElementById("hub-picker");
+  picker.replaceChildren(
+    ...hubs.map((hub) => h("option", { value: hub.url, selected: hub.name === current }, hub.name)),
+  );
+  picker.addEventListener("change", () => {
+    const hash = parseHash().name === "detail" ? "#/instances" : location.hash;
+    location.assign(new URL(picker.value, location.href).pathname + hash);
+  });
+  picker.hidden = false;
+  document.getElementById("hub-name").hidden = true;
+}
+
 window.addEventListener("hashchange", route);
 
 const settingsLoaded = api("/api/settings")
   .then((settings) => {
     context.settings = settings;
     document.getElementById("hub-name").textContent = settings.taskHub;
+    showHubPicker(settings.taskHub, settings.taskHubs || []);
     const list = document.getElementById("orchestrator-suggestions");
     list.replaceChildren(...(settings.orchestratorNames || []).map((name) => h("option", { value: name })));
   })

@@ -15,6 +15,7 @@ import {
   replace,
   statusBadge,
   TERMINAL,
+  waitingText,
 } from "../dom.js";
 import { renderTimeline } from "../timeline.js";
 
@@ -36,7 +37,7 @@ const shellWord = (text) => (/^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.rep
 
 // `devhost replay`: the instance's history through the app's current code, in a terminal (pdb works there).
 function replayCommand(instanceId) {
-  const command = `python -m devhost replay ${shellWord(instanceId)}`;
+  const command = `devhost replay ${shellWord(instanceId)}`;
   const status = h("span", { class: "muted", role: "status" });
   const copy = async () => {
     try {
@@ -121,6 +122,16 @@ export function mount(container, { arg: instanceId }, ctx) {
       ),
       item("Duration", fmtDuration(detail.durationMs)),
       item("Execution ID", h("span", { class: "mono" }, detail.executionId)),
+      Object.keys(detail.tags || {}).length
+        ? item(
+            "Tags",
+            h(
+              "ul",
+              { class: "tag-list" },
+              ...Object.entries(detail.tags).map(([key, value]) => h("li", { class: "mono" }, `${key}=${value}`)),
+            ),
+          )
+        : null,
       item("Replay", replayCommand(detail.instanceId || instanceId)),
       detail.parentInstanceId
         ? item(
@@ -247,6 +258,14 @@ export function mount(container, { arg: instanceId }, ctx) {
     );
     replace(
       body,
+      detail.waitingFor?.length
+        ? h(
+            "p",
+            { class: "notice waiting", role: "note" },
+            `This instance is ${detail.waitingFor.map(waitingText).join("; ")}. No connected worker takes that name: `,
+            "the work stays in the task hub and runs as soon as a worker that accepts it connects.",
+          )
+        : null,
       panel("Summary", summary(detail)),
       detail.failureMessage
         ? h(

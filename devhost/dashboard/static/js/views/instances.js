@@ -13,6 +13,7 @@ import {
   replace,
   STATUSES,
   statusBadge,
+  waitingMarker,
 } from "../dom.js";
 
 export const title = () => "Instances";
@@ -429,7 +430,7 @@ function instanceRow(row, fresh) {
         : null,
     ),
     h("td", { class: "mono" }, h("a", { href }, row.instanceId)),
-    h("td", {}, statusBadge(row.runtimeStatus)),
+    h("td", {}, statusBadge(row.runtimeStatus), waitingMarker(row.waitingFor)),
     h("td", {}, h("time", { datetime: row.createdTime }, fmtTime(row.createdTime))),
     h("td", {}, h("time", { datetime: row.lastUpdatedTime }, fmtTime(row.lastUpdatedTime))),
     h("td", { class: "num" }, fmtDuration(row.durationMs)),

@@ -77,6 +77,7 @@ export function mount(container, { params }, ctx) {
         body,
         h("p", { class: "notice" }, `${data.total.toLocaleString()} instances in the task hub.`),
         panel("Instances by status", h("div", { class: "stat-grid" }, ...statusCards)),
+        waitingPanel(data.waiting || []),
         panel("Completions per second", completionsChart(data.completions.buckets)),
         h(
           "div",
@@ -139,4 +140,50 @@ export function mount(container, { params }, ctx) {
     },
     refresh: () => load({ quiet: true }),
   };
+}
+
+/** Work items no connected worker takes, counted by name (no panel when nothing waits). */
+function waitingPanel(waiting) {
+  if (!waiting.length) return null;
+  const total = waiting.reduce((sum, item) => sum + item.count, 0);
+  const rows = waiting.map((item) =>
+    h(
+      "tr",
+      {},
+      h("td", {}, item.kind),
+      h(
+        "td",
+        {},
+        item.kind === "orchestration"
+          ? h("a", { href: `#/instances${qs({ name: item.name })}` }, item.name)
+          : item.name,
+      ),
+      h("td", { class: "num" }, item.count.toLocaleString()),
+    ),
+  );
+  return panel(
+    "Waiting for a worker",
+    h(
+      "p",
+      { class: "muted" },
+      `${total.toLocaleString()} work item(s) wait because no connected worker takes their name; `,
+      "they run as soon as one that does connects.",
+    ),
+    h(
+      "table",
+      { class: "grid waiting-work", "aria-label": "Work waiting for a worker" },
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          h("th", { scope: "col" }, "Kind"),
+          h("th", { scope: "col" }, "Name"),
+          h("th", { scope: "col", class: "num" }, "Waiting"),
+        ),
+      ),
+      h("tbody", {}, ...rows),
+    ),
+  );
 }
