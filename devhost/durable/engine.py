@@ -973,3 +973,11 @@ class DurableEngine:
     async def list_entities(self, entity_name: str | None = None, page_size: int = 100) -> list[EntityRecord]:
         """Existing entities, optionally of one name."""
         return await self._store.read(functools.partial(q.list_entities, name=entity_name, limit=page_size))
+
+    async def release_orphaned_locks(self) -> int:
+        """Release entity locks whose orchestration no longer runs (CleanEntityStorage's releaseOrphanedLocks) and
+        hand them to the requests that wait; returns how many entities were released."""
+        released, granted = await self._store.write(q.release_orphaned_locks)
+        for instance_id in granted:
+            self._orchestrations.mark(instance_id)
+        return len(released)

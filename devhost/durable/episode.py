@@ -28,6 +28,8 @@ from devhost.durable.store.queries import (
     InboxMessage,
     InstanceRow,
     InstanceUpdate,
+    LockRelease,
+    LockRequest,
     NewInstance,
     NewMessage,
     WorkItem,
@@ -324,6 +326,10 @@ def _build_commit(
             )
         )
         outcome.entity_ids.append(entity.entity_id)
+    commit.lock_requests = [
+        LockRequest(lock.critical_section_id, iid, execution_id, lock.lock_set) for lock in decision.lock_requests
+    ]
+    commit.lock_releases = [LockRelease(r.entity_id, r.critical_section_id) for r in decision.lock_releases]
 
     status = _STATUS_OF_OUTCOME[decision.outcome]
     changes: RowChanges = {"runtime_status": status, "custom_status": decision.custom_status}

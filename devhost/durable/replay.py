@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 from devhost.durable import history as h
 from devhost.durable.history import Event
@@ -65,15 +65,34 @@ class EntityRequest(TypedDict):
     signal: bool
     #: The sending instance.
     parent: str
+    #: A lock request (durabletask's lock_entities): the whole set of entities to lock, and which of them the
+    #: message is addressed to (Durable Functions' RequestMessage "lockset" and "pos").
+    lockset: NotRequired[list[str]]
+    pos: NotRequired[int]
+    #: A lock release: the critical section ("id") gives this entity up.
+    release: NotRequired[bool]
 
 
 #: Not an SDK action type: an external event sent to another instance (durabletask's sendEvent, from the
 #: scheduler endpoint's workers; devhost/scheduler/conversions.py). Recorded as EventSent like entity messages.
 SEND_EVENT_ACTION = 100
 
+#: Not SDK action types: a durabletask worker's entity lock request (entityLockRequested) and lock release
+#: (entityUnlockSent). Recorded as EventSent in the Durable Functions shape: the request addressed to the first
+#: entity of the set (named "op", as Durable Functions names entity requests), the release to each entity
+#: (named "release"); the grant comes back as an EventRaised named by the critical section, like a call's reply.
+LOCK_ENTITIES_ACTION = 101
+RELEASE_LOCK_ACTION = 102
+#: The EventSent names of lock requests and releases (DurableTask.Core's EntityMessageEventNames:
+#: RequestMessageEventName "op", ReleaseMessageEventName "release").
+LOCK_REQUEST_NAME = "op"
+LOCK_RELEASE_NAME = "release"
+
 #: Action type (as the SDK sends it, a plain int) -> the history event that records it.
 _SCHEDULING_TYPE_OF_ACTION: dict[int, EventType] = {
     SEND_EVENT_ACTION: EventType.EVENT_SENT,
+    LOCK_ENTITIES_ACTION: EventType.EVENT_SENT,
+    RELEASE_LOCK_ACTION: EventType.EVENT_SENT,
     ActionType.CALL_ACTIVITY: EventType.TASK_SCHEDULED,
     ActionType.CALL_ACTIVITY_WITH_RETRY: EventType.TASK_SCHEDULED,
     ActionType.CALL_HTTP: EventType.TASK_SCHEDULED,
@@ -286,6 +305,22 @@ class EntityWork:
     visible_us: int | None = None
 
 
+@dataclass(frozen=True)
+class LockWork:
+    """Lock every entity of `lock_set` for critical section `critical_section_id` (granted all at once)."""
+
+    critical_section_id: str
+    lock_set: list[str]
+
+
+@dataclass(frozen=True)
+class ReleaseWork:
+    """Release entity `entity_id` from critical section `critical_section_id`."""
+
+    entity_id: str
+    critical_section_id: str
+
+
 class Outcome(enum.Enum):
     """How an episode left the execution."""
 
@@ -307,6 +342,8 @@ class Decision:
     sub_orchestrations: list[SubOrchestrationWork] = field(default_factory=list)
     entity_messages: list[EntityWork] = field(default_factory=list)
     events_sent: list[EventWork] = field(default_factory=list)
+    lock_requests: list[LockWork] = field(default_factory=list)
+    lock_releases: list[ReleaseWork] = field(default_factory=list)
     #: JSON text of the orchestrator's return value (None when it returned None).
     output: str | None = None
     failure_message: str | None = None
@@ -507,6 +544,10 @@ def _action_name(action: Action) -> str:
         return str(action.get("operation") or "").lower()
     if action_type == SEND_EVENT_ACTION:
         return str(action.get("eventName") or "").lower()
+    if action_type == LOCK_ENTITIES_ACTION:
+        return LOCK_REQUEST_NAME
+    if action_type == RELEASE_LOCK_ACTION:
+        return LOCK_RELEASE_NAME
     if action_type == ActionType.CREATE_TIMER:
         return ""
     return str(action.get("functionName") or "").lower()
@@ -642,7 +683,11 @@ def decide(
         )
         return decision
     has_new_work = bool(
-        decision.activities or decision.timers or decision.sub_orchestrations or decision.entity_messages
+        decision.activities
+        or decision.timers
+        or decision.sub_orchestrations
+        or decision.entity_messages
+        or decision.lock_requests
     )
     if not has_new_work and not state.open_ids and not waits and not _retry_pending(state):
         message = (
@@ -669,6 +714,9 @@ def finish_failed(decision: Decision, prepared: PreparedEpisode, message: str, d
     decision.sub_orchestrations.clear()
     decision.entity_messages.clear()
     decision.events_sent.clear()
+    # Locks need no release here: the store releases whatever an execution holds when it ends.
+    decision.lock_requests.clear()
+    decision.lock_releases.clear()
     # Retry work handed out in prepare_episode is void too: the execution ends here.
     decision.events = [
         *prepared.new_events,
@@ -722,6 +770,25 @@ def _schedule(
             EntityWork(target, operation, json.dumps(action_input), None if is_signal else request_id, visible_us)
         )
         return h.event_sent(timestamp, task_id, target, operation, json.dumps(request))
+    if action_type == LOCK_ENTITIES_ACTION:
+        section = str(action["criticalSectionId"])
+        lock_set = [str(entity) for entity in action["lockSet"]]
+        position = int(action.get("position") or 0)
+        lock: EntityRequest = {
+            "id": section,
+            "op": "",
+            "signal": False,
+            "parent": info.instance_id,
+            "lockset": lock_set,
+            "pos": position,
+        }
+        decision.lock_requests.append(LockWork(section, lock_set))
+        return h.event_sent(timestamp, task_id, lock_set[position], LOCK_REQUEST_NAME, json.dumps(lock))
+    if action_type == RELEASE_LOCK_ACTION:
+        section, target = str(action["criticalSectionId"]), str(action["instanceId"])
+        release: EntityRequest = {"id": section, "op": "", "signal": True, "parent": info.instance_id, "release": True}
+        decision.lock_releases.append(ReleaseWork(target, section))
+        return h.event_sent(timestamp, task_id, target, LOCK_RELEASE_NAME, json.dumps(release))
     raise ValueError(f"unsupported action type {action_type}: {action}")
 
 

@@ -22,7 +22,7 @@ from devhost.durable import history as h
 from devhost.durable.history import Event
 from devhost.durable.models import EntityRecord, InstanceRecord, RuntimeStatus
 from devhost.durable.protocol import ActionType, EventType
-from devhost.durable.replay import SEND_EVENT_ACTION
+from devhost.durable.replay import LOCK_ENTITIES_ACTION, RELEASE_LOCK_ACTION, SEND_EVENT_ACTION
 from devhost.ids import random_uuid
 
 #: The engine's task ids start at 0, durabletask's at 1.
@@ -187,6 +187,20 @@ def _recorded_action(event: Event) -> dict[str, Any] | None:
     if event_type == EventType.EVENT_SENT and not str(event.get("InstanceId") or "").startswith("@"):
         return {"actionType": SEND_EVENT_ACTION, "instanceId": event.get("InstanceId"), "eventName": event.get("Name")}
     if event_type == EventType.EVENT_SENT:
+        request = _entity_request(event)
+        if "lockset" in request:
+            return {
+                "actionType": LOCK_ENTITIES_ACTION,
+                "criticalSectionId": request.get("id"),
+                "lockSet": request["lockset"],
+                "position": request.get("pos", 0),
+            }
+        if request.get("release"):
+            return {
+                "actionType": RELEASE_LOCK_ACTION,
+                "criticalSectionId": request.get("id"),
+                "instanceId": event.get("InstanceId"),
+            }
         # An entity message; replay compares the event type and the operation.
         return {
             "actionType": ActionType.CALL_ENTITY,
@@ -194,6 +208,15 @@ def _recorded_action(event: Event) -> dict[str, Any] | None:
             "operation": event.get("Name"),
         }
     return None
+
+
+def _entity_request(event: Event) -> dict[str, Any]:
+    """The Input of an entity message's EventSent (replay.EntityRequest), {} when it is none."""
+    try:
+        value = json.loads(event.get("Input") or "null")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _new_action(action: pb.OrchestratorAction) -> dict[str, Any]:
@@ -246,12 +269,33 @@ def _new_action(action: pb.OrchestratorAction) -> dict[str, Any]:
             if signaled.HasField("scheduledTime"):
                 signal["scheduledTime"] = h.format_ts(signaled.scheduledTime.ToDatetime(UTC))
             return signal
-        raise UnsupportedActionError("entity locks (lock_entities) are not supported by devhost's scheduler yet")
+        if message.HasField("entityLockRequested"):
+            lock = message.entityLockRequested
+            if not lock.lockSet or not 0 <= lock.position < len(lock.lockSet):
+                raise UnsupportedActionError(
+                    f"the entity lock request numbered {action.id} names position {lock.position} of a lock set of "
+                    f"{len(lock.lockSet)} entities; lock_entities needs at least one entity"
+                )
+            return {
+                "actionType": LOCK_ENTITIES_ACTION,
+                "criticalSectionId": lock.criticalSectionId,
+                "lockSet": list(lock.lockSet),
+                "position": lock.position,
+            }
+        if message.HasField("entityUnlockSent"):
+            unlock = message.entityUnlockSent
+            return {
+                "actionType": RELEASE_LOCK_ACTION,
+                "criticalSectionId": unlock.criticalSectionId,
+                "instanceId": unlock.targetInstanceId.value,
+            }
+        kind = message.WhichOneof("EntityMessageType")
+        raise UnsupportedActionError(f"the orchestrator's entity message '{kind}' is not one devhost's scheduler knows")
     kind = action.WhichOneof("orchestratorActionType")
     raise UnsupportedActionError(
         f"the orchestrator's '{kind}' action is not supported by devhost's scheduler endpoint yet "
         "(supported: activities, sub-orchestrations, timers, external events, events to other instances, entity "
-        "calls and signals, continue-as-new)"
+        "calls, signals and locks, continue-as-new)"
     )
 
 

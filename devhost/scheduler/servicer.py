@@ -534,9 +534,11 @@ class SchedulerServicer(stubs.TaskHubSidecarServiceServicer):
     async def CleanEntityStorage(
         self, request: pb.CleanEntityStorageRequest, context: grpc.aio.ServicerContext, hub: TaskHub
     ) -> pb.CleanEntityStorageResponse:
-        # An entity without state is invisible to every read here, and the engine holds no entity locks across
-        # batches (orchestrations' lock_entities is not served): there is nothing to remove or release.
-        return pb.CleanEntityStorageResponse(emptyEntitiesRemoved=0, orphanedLocksReleased=0)
+        # An entity without state is invisible to every read here: there is nothing to remove. A lock is orphaned
+        # when its orchestration no longer runs (the reference backend checks that its holder still exists). The
+        # store already releases an execution's locks when it ends, so this normally finds none.
+        released = await hub.engine.release_orphaned_locks() if request.releaseOrphanedLocks else 0
+        return pb.CleanEntityStorageResponse(emptyEntitiesRemoved=0, orphanedLocksReleased=released)
 
 
 def _entity_name_and_key(instance_id: str) -> tuple[str, str]:

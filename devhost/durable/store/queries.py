@@ -10,10 +10,10 @@ import base64
 import json
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
-from devhost.durable.history import Event, from_us, to_us
+from devhost.durable.history import Event, event_raised, format_ts, from_us, to_us
 from devhost.durable.models import EntityRecord, InstancePage, InstanceQuery, InstanceRecord, RuntimeStatus
 from devhost.errors import InstanceExistsError, InvalidRequestError
 
@@ -110,6 +110,25 @@ class EntityMessage:
 
 
 @dataclass(frozen=True)
+class LockRequest:
+    """An orchestration's request to lock a set of entities at once (one critical section)."""
+
+    critical_section_id: str
+    instance_id: str
+    execution_id: str
+    #: Entity ids ('@name@key') in the order the orchestration sent them.
+    lock_set: list[str]
+
+
+@dataclass(frozen=True)
+class LockRelease:
+    """An orchestration's release of one entity it locked in a critical section."""
+
+    entity_id: str
+    critical_section_id: str
+
+
+@dataclass(frozen=True)
 class ChildStart:
     """A sub-orchestration to create, and what to tell the parent if its id is taken."""
 
@@ -149,6 +168,8 @@ class EpisodeCommit:
     messages: list[NewMessage] = field(default_factory=list)
     children: list[ChildStart] = field(default_factory=list)
     entity_messages: list[EntityMessage] = field(default_factory=list)
+    lock_requests: list[LockRequest] = field(default_factory=list)
+    lock_releases: list[LockRelease] = field(default_factory=list)
     update: InstanceUpdate | None = None
 
 
@@ -293,9 +314,95 @@ def commit_episode(conn: sqlite3.Connection, commit: EpisodeCommit) -> list[str]
         _insert_messages(conn, [child.start])
         touched.append(child.instance.instance_id)
     insert_entity_messages(conn, commit.entity_messages)
+    touched.extend(_apply_locks(conn, commit))
     if commit.update is not None:
         update_instance(conn, iid, commit.update)
     return touched
+
+
+# ------------------------------------------------------------------------------------------------
+# Entity locks (critical sections)
+
+#: Result text of a lock grant's reply (what Durable Functions' entity scheduler answers a lock request with).
+LOCK_GRANTED_RESULT = "Lock Acquisition Completed"
+
+
+def _apply_locks(conn: sqlite3.Connection, commit: EpisodeCommit) -> list[str]:
+    """Record an episode's lock requests and releases, and grant the waiting requests that can now be granted;
+    returns the instances that got a grant. An execution that ends (completed, failed, terminated) or is
+    replaced (continue-as-new, a restart under the same id) gives up every lock it holds or waits for."""
+    iid = commit.instance_id
+    update = commit.update
+    ends = update is not None and (update.status.value not in ACTIVE_STATUSES or commit.reset_history)
+    changed = bool(commit.lock_requests or commit.lock_releases)
+    if ends:
+        released = conn.execute("DELETE FROM entity_locks WHERE instance_id = ?", (iid,)).rowcount
+        dropped = conn.execute("DELETE FROM lock_requests WHERE instance_id = ?", (iid,)).rowcount
+        changed = changed or released > 0 or dropped > 0
+    if update is None or update.status.value in ACTIVE_STATUSES:
+        conn.executemany(
+            "INSERT INTO lock_requests (critical_section_id, instance_id, execution_id, lock_set) VALUES (?, ?, ?, ?)",
+            [
+                (request.critical_section_id, request.instance_id, request.execution_id, json.dumps(request.lock_set))
+                for request in commit.lock_requests
+            ],
+        )
+    conn.executemany(
+        "DELETE FROM entity_locks WHERE entity_id = ? AND critical_section_id = ?",
+        [(r.entity_id, r.critical_section_id) for r in commit.lock_releases],
+    )
+    if not changed:
+        return []
+    now_us = update.updated_us if update is not None else to_us(datetime.now(UTC))
+    return grant_waiting_locks(conn, now_us)
+
+
+def grant_waiting_locks(conn: sqlite3.Connection, now_us: int) -> list[str]:
+    """Grant, in arrival order, every waiting request none of whose entities is locked (the whole set at once);
+    each grant is an EventRaised named by the critical section for its orchestration. Returns those instances."""
+    granted: list[str] = []
+    requests = conn.execute(
+        "SELECT request_id, critical_section_id, instance_id, execution_id, lock_set FROM lock_requests "
+        "ORDER BY request_id"
+    ).fetchall()
+    for request_id, section, instance_id, execution_id, lock_set_json in requests:
+        lock_set: list[str] = json.loads(lock_set_json)
+        marks = ", ".join("?" for _ in lock_set)
+        held = conn.execute(f"SELECT 1 FROM entity_locks WHERE entity_id IN ({marks}) LIMIT 1", lock_set).fetchone()
+        if held is not None:
+            continue
+        conn.executemany(
+            "INSERT INTO entity_locks (entity_id, critical_section_id, instance_id) VALUES (?, ?, ?)",
+            [(entity_id, section, instance_id) for entity_id in lock_set],
+        )
+        conn.execute("DELETE FROM lock_requests WHERE request_id = ?", (request_id,))
+        reply = json.dumps({"result": json.dumps(LOCK_GRANTED_RESULT)})
+        event = event_raised(format_ts(from_us(now_us)), section, reply)
+        _insert_messages(conn, [NewMessage(instance_id, execution_id, "event", event, now_us)])
+        granted.append(instance_id)
+    return granted
+
+
+def entity_lock_holders(conn: sqlite3.Connection) -> dict[str, str]:
+    """Entity id -> the instance whose critical section holds it, for every locked entity."""
+    return {row[0]: row[1] for row in conn.execute("SELECT entity_id, instance_id FROM entity_locks")}
+
+
+def release_orphaned_locks(conn: sqlite3.Connection) -> tuple[list[str], list[str]]:
+    """Release locks whose orchestration no longer runs (ended, or purged), then grant what waits; returns the
+    entities released and the instances granted a lock."""
+    placeholders = ", ".join("?" for _ in ACTIVE_STATUSES)
+    orphaned = [
+        row[0]
+        for row in conn.execute(
+            "SELECT entity_id FROM entity_locks WHERE instance_id NOT IN "
+            f"(SELECT instance_id FROM instances WHERE status IN ({placeholders}))",
+            ACTIVE_STATUSES,
+        )
+    ]
+    conn.executemany("DELETE FROM entity_locks WHERE entity_id = ?", [(e,) for e in orphaned])
+    granted = grant_waiting_locks(conn, to_us(datetime.now(UTC))) if orphaned else []
+    return orphaned, granted
 
 
 def append_history(conn: sqlite3.Connection, instance_id: str, events: list[Event]) -> None:
@@ -550,7 +657,13 @@ def entities_with_messages(conn: sqlite3.Connection) -> list[str]:
 
 
 #: A row of the entity columns (entity_id, name, entity_key, state, last_op_us) as SQLite returns it.
-_EntityColumns = tuple[str, str, str, str | None, int | None]
+_EntityColumns = tuple[str, str, str, str | None, int | None, str | None]
+#: The entity columns, the last one the orchestration whose critical section holds the entity (DTFx's
+#: EntityMetadata.LockedBy is the holder's instance id).
+_ENTITY_COLUMNS = (
+    "entity_id, name, entity_key, state, last_op_us, "
+    "(SELECT instance_id FROM entity_locks WHERE entity_locks.entity_id = entities.entity_id)"
+)
 
 
 def _row_to_entity(row: _EntityColumns) -> EntityRecord:
@@ -560,20 +673,19 @@ def _row_to_entity(row: _EntityColumns) -> EntityRecord:
         key=row[2],
         state=row[3],
         last_operation_time=from_us(row[4]) if row[4] is not None else None,
+        locked_by=row[5],
     )
 
 
 def get_entity(conn: sqlite3.Connection, entity_id: str) -> EntityRecord | None:
     """The entity's row (state None when it does not exist), or None."""
-    row = conn.execute(
-        "SELECT entity_id, name, entity_key, state, last_op_us FROM entities WHERE entity_id = ?", (entity_id,)
-    ).fetchone()
+    row = conn.execute(f"SELECT {_ENTITY_COLUMNS} FROM entities WHERE entity_id = ?", (entity_id,)).fetchone()
     return _row_to_entity(row) if row else None
 
 
 def list_entities(conn: sqlite3.Connection, name: str | None, limit: int) -> list[EntityRecord]:
     """Existing entities (with state), optionally of one name."""
-    sql = "SELECT entity_id, name, entity_key, state, last_op_us FROM entities WHERE state IS NOT NULL"
+    sql = f"SELECT {_ENTITY_COLUMNS} FROM entities WHERE state IS NOT NULL"
     params: list[SqlValue] = []
     if name:
         sql += " AND name = ?"

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 #: 'DvHt' as a 32-bit integer: marks a task hub file (PRAGMA application_id).
 APPLICATION_ID = 0x44764874
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _V1 = """
 CREATE TABLE meta (
@@ -121,6 +121,29 @@ def _v4(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE entity_inbox ADD COLUMN visible_us INTEGER")
 
 
+# Version 5: entity critical sections (durabletask's lock_entities). entity_locks holds one row per locked entity
+# (whose critical section, which orchestration); lock_requests queues the lock sets that wait, in arrival order.
+# IF NOT EXISTS: a store whose version row was lowered by hand migrates again without harm.
+_V5 = """
+CREATE TABLE IF NOT EXISTS entity_locks (
+    entity_id TEXT PRIMARY KEY,
+    critical_section_id TEXT NOT NULL,
+    instance_id TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ix_entity_locks_instance ON entity_locks (instance_id);
+
+CREATE TABLE IF NOT EXISTS lock_requests (
+    request_id INTEGER PRIMARY KEY,
+    critical_section_id TEXT NOT NULL,
+    instance_id TEXT NOT NULL,
+    execution_id TEXT NOT NULL,
+    -- The entity ids to lock, a JSON array in the order the orchestration sent them.
+    lock_set TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_lock_requests_instance ON lock_requests (instance_id);
+"""
+
+
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
     return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
 
@@ -131,6 +154,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: lambda conn: _run_script(conn, _V2),
     2: lambda conn: _run_script(conn, _V3),
     3: _v4,
+    4: lambda conn: _run_script(conn, _V5),
 }
 
 

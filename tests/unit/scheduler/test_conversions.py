@@ -8,6 +8,7 @@ from durabletask.internal import orchestrator_service_pb2 as pb
 from google.protobuf import wrappers_pb2
 
 from devhost.durable import history as h
+from devhost.durable import replay as r
 from devhost.durable.protocol import ActionType, EventType
 from devhost.scheduler import conversions as conv
 
@@ -121,3 +122,63 @@ def test_entity_batches_both_ways():
         "signals": [],
         "starts": [],
     }
+
+
+def _lock_action(task_id: int, section: str, *entities: str) -> pb.OrchestratorAction:
+    lock = pb.EntityLockRequestedEvent(
+        criticalSectionId=section, lockSet=list(entities), position=0, parentInstanceId=_text("orch")
+    )
+    return pb.OrchestratorAction(id=task_id, sendEntityMessage=pb.SendEntityMessageAction(entityLockRequested=lock))
+
+
+def _unlock_action(task_id: int, section: str, entity: str) -> pb.OrchestratorAction:
+    unlock = pb.EntityUnlockSentEvent(
+        criticalSectionId=section, targetInstanceId=_text(entity), parentInstanceId=_text("orch")
+    )
+    return pb.OrchestratorAction(id=task_id, sendEntityMessage=pb.SendEntityMessageAction(entityUnlockSent=unlock))
+
+
+def test_entity_locks_round_trip_through_history_and_replay_deterministically():
+    info = r.EpisodeInfo("orch", "locker", None)
+    state = r.ExecutionState()
+    now = h.parse_ts(STAMP)
+    start = h.execution_started(STAMP, "locker", None, "orch", "x1")
+
+    def episode(past: list[h.Event], incoming: list[h.Event], *actions: pb.OrchestratorAction) -> r.Decision:
+        response = pb.OrchestratorResponse(actions=list(actions))
+        return r.run_episode(lambda _: str(conv.orchestrator_state(past, response)), state, info, incoming, now)
+
+    first = episode([], [start], _lock_action(1, "cs-1", "@e@a", "@e@b"))
+    assert first.outcome == r.Outcome.RUNNING and first.failure_message is None
+    assert first.lock_requests == [r.LockWork("cs-1", ["@e@a", "@e@b"])]
+    sent = conv.history_event(next(e for e in first.events if e["EventType"] == EventType.EVENT_SENT))
+    # What the durabletask worker replays: an eventSent to the first entity of the set whose input names the
+    # critical section (its legacy-shape lock bookkeeping), numbered as the worker numbered the action.
+    assert sent.eventId == 1 and sent.eventSent.instanceId == "@e@a"
+    assert json.loads(sent.eventSent.input.value)["id"] == "cs-1"
+    state.apply_events(first.events)
+    assert state.open_ids == {0}  # the request waits for its grant like an entity call for its reply
+
+    grant = h.event_raised(STAMP, "cs-1", json.dumps({"result": '"Lock Acquisition Completed"'}))
+    second = episode(first.events, [grant], _unlock_action(2, "cs-1", "@e@a"), _unlock_action(3, "cs-1", "@e@b"))
+    assert second.outcome == r.Outcome.RUNNING and second.failure_message is None  # the replay matched the history
+    assert second.lock_releases == [r.ReleaseWork("@e@a", "cs-1"), r.ReleaseWork("@e@b", "cs-1")]
+    state.apply_events(second.events)
+    assert state.open_ids == set()
+    released = [conv.history_event(e) for e in second.events if e["EventType"] == EventType.EVENT_SENT]
+    assert [(e.eventId, e.eventSent.instanceId, e.eventSent.name) for e in released] == [
+        (2, "@e@a", "release"),
+        (3, "@e@b", "release"),
+    ]
+
+    # The history gives back the lock request and the releases as the cumulative actions the engine's replay step
+    # compares with its record, in front of the worker's new actions.
+    past = first.events + second.events
+    wrong = pb.OrchestratorAction(id=4, scheduleTask=pb.ScheduleTaskAction(name="greet"))
+    recorded = json.loads(str(conv.orchestrator_state(past, pb.OrchestratorResponse(actions=[wrong]))))["actions"][0]
+    assert [a["actionType"] for a in recorded] == [
+        r.LOCK_ENTITIES_ACTION,
+        r.RELEASE_LOCK_ACTION,
+        r.RELEASE_LOCK_ACTION,
+        ActionType.CALL_ACTIVITY,
+    ]
