@@ -41,10 +41,8 @@ def trigger_value(trigger_type: str, data: dict[str, Any], annotation: Any) -> A
         )
     if trigger_type == "queueTrigger":
         body = decode_bytes(data.get("body") or "")
-        if annotation is str:
-            return body.decode("utf-8")
-        if annotation is bytes:
-            return body
+        if annotation in (str, bytes):
+            return _plain(body, annotation)
         return QueueMessage(
             id=data.get("id"),
             body=body,
@@ -56,10 +54,8 @@ def trigger_value(trigger_type: str, data: dict[str, Any], annotation: Any) -> A
         )
     if trigger_type == "blobTrigger":
         content = decode_bytes(data.get("data") or "")
-        if annotation is str:
-            return content.decode("utf-8")
-        if annotation is bytes:
-            return content
+        if annotation in (str, bytes):
+            return _plain(content, annotation)
         # As the Python worker's BlobConverter builds it from the trigger metadata: name is the blob path
         # ("container/blob", the BlobTrigger value), length from Properties.ContentLength.
         return InputStream(
@@ -77,6 +73,11 @@ def trigger_value(trigger_type: str, data: dict[str, Any], annotation: Any) -> A
             schedule=data.get("schedule"),
         )
     raise ValueError(f"the worker cannot convert a {trigger_type!r} trigger")
+
+
+def _plain(payload: bytes, annotation: type) -> str | bytes:
+    """A trigger payload for a parameter annotated `str` (UTF-8 text) or `bytes` (as it is)."""
+    return payload.decode("utf-8") if annotation is str else payload
 
 
 def _time(text: str | None) -> datetime | None:
