@@ -178,6 +178,10 @@ class WorkerProcess:
 
     def kill(self) -> None:
         """SIGKILL the process (a timed-out function cannot be interrupted any other way)."""
+        # Dead from now on, not only once the reader sees the exit: a request routed here in between would be
+        # lost with the process (an HTTP call right after a timeout failed so), where it should wait for the
+        # replacement, as the host's new invocations wait for its restarted language worker.
+        self.dead = True
         if self._process is not None and self._process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self._process.kill()
