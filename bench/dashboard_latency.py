@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import statistics
 import sys
 import time
@@ -28,14 +27,9 @@ if str(REPO) not in sys.path:
 from devhost.dashboard.app import DashboardSettings, create_dashboard_app  # noqa: E402
 from devhost.durable.models import EngineOptions  # noqa: E402
 from tests.support.engines import start_test_engine, stop_test_engine  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
 
 GOAL_P95_MS = 100.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _open_engine(data_dir: Path, task_hub: str) -> Any:
@@ -67,7 +61,7 @@ async def run(data_dir: Path, task_hub: str, runs: int) -> int:
     app = create_dashboard_app(engine, settings=DashboardSettings(task_hub=task_hub), stats=engine.statistics)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    port = _free_port()
+    port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     base = f"http://127.0.0.1:{port}"
     failed = 0

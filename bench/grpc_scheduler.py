@@ -22,7 +22,7 @@ from typing import Any
 
 from bench.common import Sizes, emit
 from bench.peer_durabletask import run_with_worker
-from tests.support.ports import free_port
+from tests.support.ports import free_ports
 
 REPO = Path(__file__).resolve().parents[1]
 STARTUP_TIMEOUT_S = 30.0
@@ -35,7 +35,7 @@ WORKLOADS = ("W1", "W2", "W3-5", "W3-1000", "W3-10000", "W4")
 def _start_scheduler(port: int, data_dir: Path) -> subprocess.Popen[bytes]:
     command = [
         sys.executable, "-m", "devhost", "scheduler", "--port", str(port),
-        "--dashboard-port", str(free_port()), "--data-dir", str(data_dir), "--log-level", "warning",
+        "--dashboard-port", str(free_ports(1, avoid=(port,))[0]), "--data-dir", str(data_dir), "--log-level", "warning",
     ]  # fmt: skip
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + STARTUP_TIMEOUT_S

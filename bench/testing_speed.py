@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from devhost.azurite import launch_azurite  # noqa: E402 - after the path set-up above
 from devhost.bindings.storage import DEV_ACCOUNT, DEV_ACCOUNT_KEY  # noqa: E402
-from devhost.testing.host_process import free_port  # noqa: E402
+from devhost.net import free_ports  # noqa: E402
 
 TESTING_APP = REPO_ROOT / "tests" / "apps" / "testing_app"
 SESSION_TESTS = 20
@@ -106,7 +106,7 @@ def durable_host_session() -> dict[str, float]:
         (project / "conftest.py").write_text(CONFTEST)
         (project / "test_app.py").write_text(TESTS)
         (project / "pytest.ini").write_text("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
-        ports = {"blob": free_port(), "queue": free_port(), "table": free_port()}
+        ports = dict(zip(("blob", "queue", "table"), free_ports(3), strict=True))
         azurite = launch_azurite(root / "azurite", ports)
         try:
             azurite.wait_until_listening()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devhost.durable.clock import VIRTUAL_TIME_SETTING
+from devhost.net import free_ports
 
 #: How long the host may take to answer /admin/host/status (workers import the app first).
 STARTUP_TIMEOUT_S = 60.0
@@ -30,13 +30,6 @@ STOP_TIMEOUT_S = 30.0
 
 class HostStartError(Exception):
     """The host exited or did not answer in time; the message holds its output."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -81,7 +74,7 @@ class HostProcess:
 
 def start_host(app_dir: Path, data_dir: Path, env: Mapping[str, str]) -> HostProcess:
     """Start devhost for app_dir and wait until it answers; HostStartError with its output when it cannot."""
-    port, dashboard_port = free_port(), free_port()
+    port, dashboard_port = free_ports(2)
     command = [
         sys.executable, "-m", "devhost", "start",
         "--app-dir", str(app_dir),

@@ -12,7 +12,7 @@ import pytest
 from devhost.durable.store import schema
 from tests.support.azurite import REPO_ROOT, Azurite
 from tests.support.devhost import devhost_command, running_devhost
-from tests.support.ports import free_port
+from tests.support.ports import free_ports
 
 pytestmark = [pytest.mark.reliability, pytest.mark.azurite, pytest.mark.slow]
 APP = REPO_ROOT / "tests" / "apps" / "durable_app"
@@ -20,7 +20,8 @@ APP = REPO_ROOT / "tests" / "apps" / "durable_app"
 
 def _start_and_fail(data_dir: Path, azurite: Azurite) -> subprocess.CompletedProcess[str]:
     """Run a host that must refuse to start; returns its result (it must exit by itself)."""
-    command = devhost_command(APP, free_port(), free_port(), data_dir)
+    port, dashboard_port = free_ports(2)
+    command = devhost_command(APP, port, dashboard_port, data_dir)
     env = {"AzureWebJobsStorage": azurite.connection_string, "PATH": "/usr/bin:/bin", "PYTHONUNBUFFERED": "1"}
     return subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from devhost.azurite import AZURITE_BIN, ManagedAzurite, launch_azurite
 from devhost.bindings.storage import DEV_ACCOUNT, DEV_ACCOUNT_KEY
-from tests.support.ports import free_port
+from tests.support.ports import free_ports
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Azurite's well-known development account (public, documented by Microsoft).
@@ -65,7 +65,13 @@ def start_azurite(
     if not AZURITE_BIN.exists():
         raise RuntimeError(f"{AZURITE_BIN} is missing: run `make setup` (npm ci) first")
     location = location or Path(tempfile.mkdtemp(prefix="azurite-"))
-    ports = {"blob": blob_port or free_port(), "queue": queue_port or free_port(), "table": table_port or free_port()}
+    given = tuple(port for port in (blob_port, queue_port, table_port) if port)
+    spare = iter(free_ports(3, avoid=given))
+    ports = {
+        "blob": blob_port or next(spare),
+        "queue": queue_port or next(spare),
+        "table": table_port or next(spare),
+    }
     managed = launch_azurite(location, ports)
     managed.wait_until_listening()
     return Azurite(ports["blob"], ports["queue"], ports["table"], managed)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.azurite import REPO_ROOT, Azurite
-from tests.support.ports import free_port
+from tests.support.ports import free_ports
 from tests.support.waiting import wait_until
 
 STARTUP_TIMEOUT_S = 60.0
@@ -144,7 +144,7 @@ def start_devhost(
         env.pop("AzureWebJobsStorage", None)
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra_env or {})
-    port, dashboard_port = free_port(), free_port()
+    port, dashboard_port = free_ports(2, avoid=(scheduler_port,) if scheduler_port else ())
     process = subprocess.Popen(
         devhost_command(app_dir, port, dashboard_port, data_dir, host, azurite_mode, scheduler_port),
         cwd=REPO_ROOT,

@@ -1,12 +1,12 @@
-"""Free loopback ports for tests that start servers."""
+"""Free loopback ports for tests that start servers (devhost.net.free_ports, which the pytest plugin uses too)."""
 
 from __future__ import annotations
 
-import socket
+from devhost.net import free_ports
+
+__all__ = ["free_port", "free_ports"]
 
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]

@@ -16,7 +16,7 @@ from durabletask.azuremanaged.worker import DurableTaskSchedulerWorker
 
 from tests.support.azurite import REPO_ROOT
 from tests.support.devhost import DevHost
-from tests.support.ports import free_port
+from tests.support.ports import free_ports
 from tests.support.waiting import wait_until
 
 STARTUP_TIMEOUT_S = 30.0
@@ -38,8 +38,10 @@ def start_scheduler(
     wait: bool = True,
 ) -> DevHost:
     """Start `devhost scheduler` on free ports (its gRPC port is DevHost.port and .scheduler_port)."""
-    port = port or free_port()
-    dashboard_port = free_port()
+    if port is None:
+        port, dashboard_port = free_ports(2)
+    else:
+        (dashboard_port,) = free_ports(1, avoid=(port,))
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     command = [
         sys.executable, "-m", "devhost", "scheduler",

@@ -20,7 +20,7 @@ from devhost.azurite import AZURITE_VERSION, AzuriteInstall, find_azurite, is_li
 from devhost.bindings.storage import DEV_PORTS
 from tests.e2e.install.conftest import SDK_PAIRS, TEMPLATE, SdkApp, Tool, wheel_names
 from tests.support.devhost import DEVHOST_PROGRAM, DevHost, devhost_command
-from tests.support.ports import free_port
+from tests.support.ports import free_ports
 from tests.support.waiting import wait_until
 
 # One xdist worker builds the wheel and the virtualenvs once (`make test-fast` runs with --dist loadgroup).
@@ -44,7 +44,7 @@ def _post(url: str, body: object) -> tuple[int, Any]:
 
 def start_installed(tool: Tool, app: Path, data_dir: Path, cache: Path, *extra: str) -> DevHost:
     """`devhost start` run from the app folder as a user runs it: no virtualenv active, no PYTHONPATH."""
-    port, dashboard_port = free_port(), free_port()
+    port, dashboard_port = free_ports(2)
     # The same flags the suite's launcher passes (free ports, no Azurite), after the installed command.
     arguments = devhost_command(Path("."), port, dashboard_port, data_dir)[len(DEVHOST_PROGRAM) :]
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "AzureWebJobsStorage")}
@@ -172,7 +172,8 @@ def test_start_without_any_azurite_says_to_install_it_or_turn_it_off(tool: Tool,
     (app / "local.settings.json").write_text(json.dumps(settings))
     # PATH without any azurite (node stays: the message is about Azurite, not Node.js).
     path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if not (Path(p) / "azurite").exists())
-    arguments = devhost_command(Path("."), free_port(), free_port(), tmp_path / "data", azurite="auto")
+    port, dashboard_port = free_ports(2)
+    arguments = devhost_command(Path("."), port, dashboard_port, tmp_path / "data", azurite="auto")
     result = subprocess.run(
         [str(tool.devhost), *arguments[len(DEVHOST_PROGRAM) :], "--python", sys.executable],
         cwd=app,
@@ -216,7 +217,7 @@ def test_azurite_install_puts_the_pinned_azurite_in_the_cache_and_it_runs(tool: 
     # What `devhost start` would pick where there is no repository Azurite: the cached one, which runs.
     found = find_azurite(_tool_env(cache), repo_binary=tmp_path / "no-repo" / "azurite")
     assert found == AzuriteInstall(binary, "devhost's cache")
-    ports = {"blob": free_port(), "queue": free_port(), "table": free_port()}
+    ports = dict(zip(("blob", "queue", "table"), free_ports(3), strict=True))
     managed = launch_azurite(tmp_path / "data", ports, binary)
     try:
         managed.wait_until_listening()

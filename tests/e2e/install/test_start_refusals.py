@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.devhost import devhost_command
-from tests.support.ports import free_port
+from tests.support.ports import free_ports
 
 TEMPLATE = Path(__file__).resolve().parent / "app_template"
 
@@ -31,7 +31,8 @@ def _bare_venv(folder: Path) -> Path:
 
 def _command(app: Path) -> list[str]:
     """The suite's launcher's command line (free ports, no Azurite, no scheduler endpoint) for app."""
-    return devhost_command(app, free_port(), free_port(), app / ".devhost")
+    port, dashboard_port = free_ports(2)
+    return devhost_command(app, port, dashboard_port, app / ".devhost")
 
 
 def _start(app: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
