@@ -4,24 +4,26 @@ It runs in the foreground (breakpoints and pdb in the orchestrator work) and jud
 engine's own checks (durable/replay.py ``decide``): the first step where the code and the history disagree
 is reported in the words the host would fail the instance with, else "replay matches".
 
-The replay runs in the app's Python, chosen as `devhost start` chooses its workers' (devhost/workers/
+The orchestrator runs in the app's Python, chosen as `devhost start` chooses its workers' (devhost/workers/
 interpreter.py): the app's own SDK versions and dependencies decide what its code does, as in the host.
-When that is not devhost's own interpreter, this module runs there as a script (``python -m
-devhost.testing.replay_command``) from a staged copy of the few devhost modules it needs, which import
-nothing but the standard library and the app's SDKs.
+When that is not devhost's own interpreter, the one orchestrator call runs there in a foreground process
+(replay_episode.py, from a staged copy of the few devhost modules it imports); reading the task hub and
+judging stay here, in devhost's Python, so apps on Python 3.10 replay with the engine's own code.
 """
 
 from __future__ import annotations
 
-import argparse
+import functools
 import json
 import os
 import sqlite3
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import Any, TextIO
 
 from devhost.durable import history as h
 from devhost.durable.models import RuntimeStatus
@@ -38,30 +40,26 @@ from devhost.durable.replay import (
 )
 from devhost.durable.store import queries as q
 from devhost.errors import DevHostError
-from devhost.testing.app_module import orchestrator_handles
-
-if TYPE_CHECKING:
-    from devhost.workers.interpreter import InterpreterChoice
+from devhost.testing.replay_episode import EPISODE_MODULES, run_episode
+from devhost.workers.interpreter import InterpreterChoice, choose_interpreter, probe_interpreter
+from devhost.workers.worker_code import module_files, stage_modules
 
 TASK_HUB_FILE = "taskhub.sqlite"
-#: What the replay imports of devhost when it runs in the app's Python (tests/unit/testing checks the list
-#: by importing this module there with nothing else of devhost on the path).
-REPLAY_PACKAGES = ("durable", "durable/store")
-REPLAY_MODULES = (
-    "__init__.py",
-    "config.py",
-    "errors.py",
-    "ids.py",
-    "testing/__init__.py",
-    "testing/app_module.py",
-    "testing/replay_command.py",
-)
 #: The staged copies' parent folder, under the data directory.
 STAGE_FOLDER = "replay-code"
 
 
+#: Runs one episode of the app's orchestrator: (orchestrator name, context JSON) -> replay_episode.run_episode's
+#: answer.
+EpisodeRunner = Callable[[str, str], dict[str, Any]]
+
+
 class ReplayInputError(DevHostError):
     """No task hub, no such instance, or an app without that orchestrator."""
+
+
+class ReplayRunError(DevHostError):
+    """The orchestrator could not be run in the app's Python (the app failed to import there, say)."""
 
 
 @dataclass(frozen=True)
@@ -100,18 +98,11 @@ def _describe(event: h.Event) -> str:
     return f"{kind} '{name}' with input {event.get('Input')}"
 
 
-def replay_instance(data_dir: Path, app_dir: Path, instance_id: str) -> ReplayReport:
-    """Replay the instance's stored history through the app's orchestrator and judge it."""
+def replay_instance(data_dir: Path, app_dir: Path, instance_id: str, run: EpisodeRunner | None = None) -> ReplayReport:
+    """Replay the instance's stored history through the app's orchestrator (in this process unless run says
+    otherwise) and judge it."""
     row, events = _load(data_dir, instance_id)
     record = row.record
-    handles = orchestrator_handles(app_dir)
-    handle = handles.get(record.name.lower())
-    if handle is None:
-        known = ", ".join(sorted(handles)) or "none"
-        raise ReplayInputError(
-            f"the app in {app_dir} has no orchestrator '{record.name}' (instance '{instance_id}' ran it); "
-            f"its orchestrators: {known}"
-        )
     state = ExecutionState.from_history(events, row.replay_state)
     steps = [event for event in events if event["EventType"] in h.SCHEDULING_TYPES]
     lines = [
@@ -122,11 +113,15 @@ def replay_instance(data_dir: Path, app_dir: Path, instance_id: str) -> ReplayRe
     lines += [f"  step {event['EventId']}: {_describe(event)}" for event in steps]
     info = EpisodeInfo(instance_id, record.name, state.input, record.parent_instance_id)
     context = build_context_json(state, info, [])
-    result: str | BaseException
-    try:
-        result = handle(context)  # the orchestrator runs here: a breakpoint() in it stops in this terminal
-    except Exception as exc:  # the SDK's failure path raises by design
-        result = exc
+    answer = (run or functools.partial(run_episode, app_dir))(record.name, context)
+    if "missing" in answer:
+        known = ", ".join(answer["missing"]) or "none"
+        raise ReplayInputError(
+            f"the app in {app_dir} has no orchestrator '{record.name}' (instance '{instance_id}' ran it); "
+            f"its orchestrators: {known}"
+        )
+    # As the host takes a worker's answer: the state JSON, or the text the SDK raised on its failure path.
+    result: str | BaseException = answer["result"] if "result" in answer else Exception(answer["failure"])
     timestamp = state.last_started or h.format_ts(record.created_time)
     prepared = PreparedEpisode(timestamp=timestamp, now=h.parse_ts(timestamp), new_events=[])
     decision = decide(state, info, prepared, result)
@@ -183,17 +178,14 @@ def replay_main(
     instance_id: str, data_dir: Path | None, app_dir: Path, python: Path | None = None, out: TextIO | None = None
 ) -> int:
     """The command: 0 when the replay matches, 1 when it does not or cannot run (the reason is printed)."""
-    # Imported here, not at the top: this module also runs in the app's Python, where only the modules of
-    # REPLAY_PACKAGES and REPLAY_MODULES are staged.
-    from devhost.workers.interpreter import choose_interpreter
-
     app_dir = app_dir.resolve()
     data_dir = (data_dir or app_dir / ".devhost").resolve()
     try:
         choice = choose_interpreter(app_dir, python, os.environ)
+        run = None
         if os.path.abspath(choice.path) != os.path.abspath(sys.executable):
-            return _replay_in(choice, instance_id, data_dir, app_dir)
-        return _print_report(replay_instance(data_dir, app_dir, instance_id), out or sys.stdout)
+            run = functools.partial(_run_in, choice, data_dir, app_dir)
+        return _print_report(replay_instance(data_dir, app_dir, instance_id, run), out or sys.stdout)
     except DevHostError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 1
@@ -205,36 +197,20 @@ def _print_report(report: ReplayReport, stream: TextIO) -> int:
     return 0 if report.matches else 1
 
 
-def _replay_in(choice: InterpreterChoice, instance_id: str, data_dir: Path, app_dir: Path) -> int:
-    """Run the replay in another Python (the app's), in the foreground, with this terminal."""
-    from devhost.workers.interpreter import probe_interpreter
-    from devhost.workers.worker_code import module_files, stage_modules
-
+def _run_in(choice: InterpreterChoice, data_dir: Path, app_dir: Path, function: str, context: str) -> dict[str, Any]:
+    """Run the episode in another Python (the app's), in the foreground, with this terminal."""
     interpreter = probe_interpreter(choice)
-    python, reason = choice.path, choice.reason
-    if not (data_dir / TASK_HUB_FILE).is_file():
-        raise ReplayInputError(f"no task hub at {data_dir / TASK_HUB_FILE}; pass --data-dir (the host's)")
-    staged = stage_modules(data_dir / STAGE_FOLDER, module_files(REPLAY_PACKAGES, REPLAY_MODULES))
+    staged = stage_modules(data_dir / STAGE_FOLDER, module_files((), EPISODE_MODULES))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(staged), env.get("PYTHONPATH")]))
-    print(f"Replaying in Python {interpreter.version_text} at {interpreter.path} ({reason})", file=sys.stderr)
-    command = [str(python), "-m", "devhost.testing.replay_command", instance_id]
-    return subprocess.run([*command, "--data-dir", str(data_dir), "--app-dir", str(app_dir)], env=env).returncode
-
-
-def _script(argv: list[str]) -> int:
-    """`python -m devhost.testing.replay_command INSTANCE_ID --data-dir D --app-dir A`, in the app's Python."""
-    parser = argparse.ArgumentParser(prog="devhost replay")
-    parser.add_argument("instance_id")
-    parser.add_argument("--data-dir", type=Path, required=True)
-    parser.add_argument("--app-dir", type=Path, required=True)
-    args = parser.parse_args(argv)
-    try:
-        return _print_report(replay_instance(args.data_dir, args.app_dir, args.instance_id), sys.stdout)
-    except DevHostError as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(_script(sys.argv[1:]))
+    print(f"Replaying in Python {interpreter.version_text} at {interpreter.path} ({choice.reason})", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="devhost-replay-") as scratch:
+        context_file, answer_file = Path(scratch) / "context.json", Path(scratch) / "answer.json"
+        context_file.write_text(context, encoding="utf-8")
+        command = [str(choice.path), "-m", "devhost.testing.replay_episode", "--app-dir", str(app_dir)]
+        command += ["--function", function, "--context", str(context_file), "--answer", str(answer_file)]
+        code = subprocess.run(command, env=env).returncode
+        if code != 0 or not answer_file.is_file():
+            raise ReplayRunError(f"the orchestrator could not run in {choice.path} (exit code {code}; see above)")
+        answer: dict[str, Any] = json.loads(answer_file.read_text(encoding="utf-8"))
+        return answer

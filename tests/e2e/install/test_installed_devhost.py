@@ -1,5 +1,6 @@
 """devhost as an installed tool: its wheel carries devhost alone, and `devhost start` in an app folder outside
-this repository runs the app in the app's own virtualenv, on each azure-functions-durable version covered."""
+this repository runs the app in the app's own virtualenv, on each azure-functions-durable version and each
+Python version covered."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pytest
 
 from devhost.azurite import AZURITE_VERSION, AzuriteInstall, find_azurite, is_listening, launch_azurite
 from devhost.bindings.storage import DEV_PORTS
-from tests.e2e.install.conftest import SDK_PAIRS, TEMPLATE, SdkApp, Tool, wheel_names
+from tests.e2e.install.conftest import APP_KEYS, TEMPLATE, SdkApp, Tool, wheel_names
 from tests.support.devhost import DEVHOST_PROGRAM, DevHost, devhost_command
 from tests.support.ports import free_ports
 from tests.support.waiting import wait_until
@@ -101,7 +102,7 @@ def test_the_wheel_carries_devhost_alone_with_its_dashboard_and_command(tool: To
     assert help_text.startswith("usage: devhost ")
 
 
-@pytest.mark.parametrize("sdk_app", [durable for durable, _ in SDK_PAIRS], indirect=True)
+@pytest.mark.parametrize("sdk_app", APP_KEYS, indirect=True)
 def test_an_app_in_its_own_venv_runs_a_chaining_orchestration(tool: Tool, sdk_app: SdkApp, tmp_path: Path) -> None:
     host = start_installed(tool, sdk_app.folder, tmp_path / "data", tmp_path / "cache")
     try:
@@ -128,7 +129,7 @@ def test_an_app_in_its_own_venv_runs_a_chaining_orchestration(tool: Tool, sdk_ap
         )
         output = host.output()
         assert (
-            f"Worker runtime: Python {'.'.join(map(str, sys.version_info[:3]))} at {sdk_app.python} "
+            f"Worker runtime: Python {sdk_app.python_version} at {sdk_app.python} "
             f"(the app's .venv); azure-functions {sdk_app.functions}, azure-functions-durable {sdk_app.durable}"
         ) in output
         # The replay shortcuts are on where they were verified (1.5.0, 1.7.0): no fence line at all; 1.2.9 runs
@@ -154,7 +155,7 @@ def test_an_app_in_its_own_venv_runs_a_chaining_orchestration(tool: Tool, sdk_ap
     )
     assert replay.returncode == 0, replay.stdout + replay.stderr
     assert replay.stdout.strip().endswith("replay matches"), replay.stdout
-    assert f"Replaying in Python {'.'.join(map(str, sys.version_info[:3]))} at {sdk_app.python}" in replay.stderr
+    assert f"Replaying in Python {sdk_app.python_version} at {sdk_app.python}" in replay.stderr
 
 
 def _tool_env(cache: Path, path: str | None = None) -> dict[str, str]:
