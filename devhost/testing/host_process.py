@@ -6,7 +6,6 @@ app does under devhost, not a simulation of it.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import subprocess
@@ -15,7 +14,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,52 +71,75 @@ class HostProcess:
                 self.lines.append(raw.decode("utf-8", errors="replace").rstrip("\n"))
 
 
-def start_host(app_dir: Path, data_dir: Path, env: Mapping[str, str]) -> HostProcess:
-    """Start devhost for app_dir and wait until it answers; HostStartError with its output when it cannot."""
-    port, dashboard_port = free_ports(2)
-    command = [
-        sys.executable, "-m", "devhost", "start",
+def start_arguments(
+    app_dir: Path,
+    port: int,
+    dashboard_port: int,
+    data_dir: Path,
+    *,
+    bind: str = "127.0.0.1",
+    azurite: str = "off",
+    scheduler_port: int | None = None,
+) -> list[str]:
+    """`devhost start`'s arguments (after the program) for a host on the given ports. Azurite is off by default:
+    a test session starts (or reuses) one itself. So is the scheduler endpoint unless a port is given: its
+    fixed 8080 would clash with a developer's running host."""
+    return [
+        "start",
         "--app-dir", str(app_dir),
         "--port", str(port),
         "--dashboard-port", str(dashboard_port),
         "--data-dir", str(data_dir),
-        # The plugin starts (or reuses) Azurite itself, once per session, not once per host.
-        "--azurite", "off",
+        "--host", bind,
+        "--azurite", azurite,
+        "--scheduler-port", "off" if scheduler_port is None else str(scheduler_port),
     ]  # fmt: skip
-    from devhost.host import HostOptions  # here: the host's modules are heavy, and pytest loads this plugin always
 
-    if any(option.name == "scheduler_port" for option in dataclasses.fields(HostOptions)):
-        # The gRPC scheduler endpoint's fixed port would clash with a developer's running host.
-        command += ["--scheduler-port", "off"]
+
+def start_host(app_dir: Path, data_dir: Path, env: Mapping[str, str]) -> HostProcess:
+    """Start devhost for app_dir and wait until it answers; HostStartError with its output when it cannot."""
+    port, dashboard_port = free_ports(2)
+    command = [sys.executable, "-m", "devhost", *start_arguments(app_dir, port, dashboard_port, data_dir)]
     process_env = {**env, VIRTUAL_TIME_SETTING: "1", "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(command, cwd=app_dir, env=process_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     host = HostProcess(process, port, dashboard_port, data_dir)
     host._reader = threading.Thread(target=host._read, name="devhost-output", daemon=True)
     host._reader.start()
     try:
-        _wait_ready(host)
+        wait_until_answering(host.process, host.origin, host.output, host._reader)
     except BaseException:
         host.stop()
         raise
     return host
 
 
-def _wait_ready(host: HostProcess) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+def wait_until_answering(
+    process: subprocess.Popen[bytes],
+    origin: str,
+    output: Callable[[], str],
+    reader: threading.Thread | None = None,
+    timeout_s: float = STARTUP_TIMEOUT_S,
+) -> None:
+    """Wait until the host at origin answers /admin/host/status (a 401 counts: keys are enforced off loopback);
+    HostStartError with its output (read to the end through reader) if it exits or does not answer in time."""
+    deadline = time.monotonic() + timeout_s
     while True:
-        code = host.process.poll()
+        code = process.poll()
         if code is not None:
-            if host._reader is not None:
-                host._reader.join(timeout=5)
-            raise HostStartError(f"devhost exited with code {code} while starting:\n{host.output()}")
+            if reader is not None:
+                reader.join(timeout=5)
+            raise HostStartError(f"devhost exited with code {code} while starting:\n{output()}")
         try:
-            with urllib.request.urlopen(f"{host.origin}/admin/host/status", timeout=2) as response:
+            with urllib.request.urlopen(f"{origin}/admin/host/status", timeout=2) as response:
                 if response.status == 200:
                     return
-        except (urllib.error.URLError, OSError):
+        except urllib.error.HTTPError as exc:
+            if exc.code == 401:
+                return
+        except OSError:
             pass
         if time.monotonic() > deadline:
-            raise HostStartError(f"devhost did not answer within {STARTUP_TIMEOUT_S:.0f} s:\n{host.output()}")
+            raise HostStartError(f"devhost did not answer within {timeout_s:.0f} s:\n{output()}")
         time.sleep(0.05)
 
 

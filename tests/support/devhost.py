@@ -9,13 +9,12 @@ import subprocess
 import sys
 import tempfile
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devhost.testing.host_process import HostStartError, start_arguments, wait_until_answering
 from tests.support.azurite import REPO_ROOT, Azurite
 from tests.support.ports import free_ports
 from tests.support.waiting import wait_until
@@ -109,16 +108,10 @@ def devhost_command(
     scheduler_port: int | None = None,
 ) -> list[str]:
     """The command line the helper runs (the scheduler endpoint off unless a port is given: never 8080)."""
-    return [
-        *DEVHOST_PROGRAM, "start",
-        "--app-dir", str(app_dir),
-        "--port", str(port),
-        "--dashboard-port", str(dashboard_port),
-        "--data-dir", str(data_dir),
-        "--host", host,
-        "--azurite", azurite,
-        "--scheduler-port", "off" if scheduler_port is None else str(scheduler_port),
-    ]  # fmt: skip
+    arguments = start_arguments(
+        app_dir, port, dashboard_port, data_dir, bind=host, azurite=azurite, scheduler_port=scheduler_port
+    )
+    return [*DEVHOST_PROGRAM, *arguments]
 
 
 def start_devhost(
@@ -161,25 +154,11 @@ def start_devhost(
 
 
 def _wait_ready(devhost: DevHost) -> None:
-    def ready() -> bool:
-        if devhost.process.poll() is not None:
-            return True  # reported below, without waiting out the timeout
-        try:
-            with urllib.request.urlopen(f"{devhost.base_url}/admin/host/status", timeout=2) as response:
-                return bool(response.status == 200)
-        except urllib.error.HTTPError as exc:
-            return exc.code == 401  # keys are enforced (non-loopback bind): it is up and answering
-        except OSError:
-            return False
-
     try:
-        wait_until(ready, STARTUP_TIMEOUT_S, "devhost to answer /admin/host/status")
-    except AssertionError as exc:
+        wait_until_answering(devhost.process, devhost.base_url, devhost.output, devhost._reader, STARTUP_TIMEOUT_S)
+    except HostStartError as exc:
         devhost.kill()
-        raise AssertionError(f"{exc}\n--- devhost output ---\n{devhost.output()}") from None
-    if devhost.process.poll() is not None:
-        devhost._join_reader()
-        raise RuntimeError(f"devhost exited with {devhost.process.returncode}:\n{devhost.output()}")
+        raise AssertionError(str(exc)) from None
 
 
 @contextmanager

@@ -19,8 +19,9 @@ import pytest
 
 from devhost.azurite import AZURITE_VERSION, AzuriteInstall, find_azurite, is_listening, launch_azurite
 from devhost.bindings.storage import DEV_PORTS
+from devhost.testing.host_process import start_arguments
 from tests.e2e.install.conftest import APP_KEYS, TEMPLATE, SdkApp, Tool, wheel_names
-from tests.support.devhost import DEVHOST_PROGRAM, DevHost, devhost_command
+from tests.support.devhost import DevHost
 from tests.support.ports import free_ports
 from tests.support.waiting import wait_until
 
@@ -47,7 +48,7 @@ def start_installed(tool: Tool, app: Path, data_dir: Path, cache: Path, *extra: 
     """`devhost start` run from the app folder as a user runs it: no virtualenv active, no PYTHONPATH."""
     port, dashboard_port = free_ports(2)
     # The same flags the suite's launcher passes (free ports, no Azurite), after the installed command.
-    arguments = devhost_command(Path("."), port, dashboard_port, data_dir)[len(DEVHOST_PROGRAM) :]
+    arguments = start_arguments(Path("."), port, dashboard_port, data_dir)
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "AzureWebJobsStorage")}
     env.update(PYTHONUNBUFFERED="1", XDG_CACHE_HOME=str(cache))
     process = subprocess.Popen(
@@ -174,9 +175,9 @@ def test_start_without_any_azurite_says_to_install_it_or_turn_it_off(tool: Tool,
     # PATH without any azurite (node stays: the message is about Azurite, not Node.js).
     path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if not (Path(p) / "azurite").exists())
     port, dashboard_port = free_ports(2)
-    arguments = devhost_command(Path("."), port, dashboard_port, tmp_path / "data", azurite="auto")
+    arguments = start_arguments(Path("."), port, dashboard_port, tmp_path / "data", azurite="auto")
     result = subprocess.run(
-        [str(tool.devhost), *arguments[len(DEVHOST_PROGRAM) :], "--python", sys.executable],
+        [str(tool.devhost), *arguments, "--python", sys.executable],
         cwd=app,
         env=_tool_env(tmp_path / "cache", path),
         capture_output=True,
