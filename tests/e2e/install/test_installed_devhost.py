@@ -145,18 +145,43 @@ def test_an_app_in_its_own_venv_runs_a_chaining_orchestration(tool: Tool, sdk_ap
         assert host.terminate() == 0, host.output()
 
     # `devhost replay` runs the stored history through the app's code in the app's Python and SDK too.
+    replay = _replay(tool, chaining_id, sdk_app.folder, tmp_path / "data")
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert replay.stdout.strip().endswith("replay matches"), replay.stdout
+    assert f"Replaying in Python {sdk_app.python_version} at {sdk_app.python}" in replay.stderr
+    # Changed code is judged by devhost's engine on what the app's Python answered.
+    changed = tmp_path / "changed-app"
+    shutil.copytree(TEMPLATE, changed, ignore=shutil.ignore_patterns("__pycache__"))
+    source = (changed / "function_app.py").read_text()
+    (changed / "function_app.py").write_text(
+        source.replace('call_activity("say_hello", city)', 'call_activity("wave", city)')
+    )
+    replay = _replay(tool, chaining_id, changed, tmp_path / "data", "--python", str(sdk_app.python))
+    assert replay.returncode == 1, replay.stdout + replay.stderr
+    assert replay.stdout.splitlines()[-1].startswith(
+        "Non-Deterministic workflow detected: A previous execution of this orchestration scheduled an activity task "
+        "with sequence number 0 named 'say_hello', but the current orchestration replay instead scheduled an "
+        "activity task named 'wave'"
+    ), replay.stdout
+    # An app that does not import in its Python: the import error, then why the replay stopped.
+    (changed / "function_app.py").write_text("raise RuntimeError('broken on purpose')\n" + source)
+    replay = _replay(tool, chaining_id, changed, tmp_path / "data", "--python", str(sdk_app.python))
+    assert replay.returncode == 1, replay.stdout + replay.stderr
+    assert "RuntimeError: broken on purpose" in replay.stderr
+    assert f"error: the orchestrator could not run in {sdk_app.python} (exit code 1; see above)" in replay.stderr
+
+
+def _replay(tool: Tool, instance_id: str, app: Path, data_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`devhost replay` in the app folder as a user runs it: no virtualenv active, no PYTHONPATH."""
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
-    replay = subprocess.run(
-        [str(tool.devhost), "replay", chaining_id, "--data-dir", str(tmp_path / "data")],
-        cwd=sdk_app.folder,
+    return subprocess.run(
+        [str(tool.devhost), "replay", instance_id, "--data-dir", str(data_dir), *extra],
+        cwd=app,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert replay.returncode == 0, replay.stdout + replay.stderr
-    assert replay.stdout.strip().endswith("replay matches"), replay.stdout
-    assert f"Replaying in Python {sdk_app.python_version} at {sdk_app.python}" in replay.stderr
 
 
 def _tool_env(cache: Path, path: str | None = None) -> dict[str, str]:
