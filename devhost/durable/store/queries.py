@@ -414,6 +414,14 @@ def append_history(conn: sqlite3.Connection, instance_id: str, events: list[Even
     )
 
 
+def history_bytes(conn: sqlite3.Connection, instance_id: str) -> int:
+    """The size of the instance's stored history (its JSON text, in bytes)."""
+    row = conn.execute(
+        "SELECT COALESCE(SUM(length(CAST(events AS BLOB))), 0) FROM history WHERE instance_id = ?", (instance_id,)
+    ).fetchone()
+    return int(row[0])
+
+
 def load_history(conn: sqlite3.Connection, instance_id: str) -> list[Event]:
     """The stored history of the instance's current execution, in order."""
     events: list[Event] = []
@@ -422,14 +430,14 @@ def load_history(conn: sqlite3.Connection, instance_id: str) -> list[Event]:
     return events
 
 
-def read_inbox(conn: sqlite3.Connection, instance_id: str, now_us: int) -> list[InboxMessage]:
-    """The instance's visible messages in arrival order."""
+def read_inbox(conn: sqlite3.Connection, instance_id: str, now_us: int, limit: int = -1) -> list[InboxMessage]:
+    """The instance's visible messages in arrival order (the first `limit` of them; all when it is -1)."""
     return [
         InboxMessage(row[0], instance_id, row[1], row[2], json.loads(row[3]), row[4])
         for row in conn.execute(
             "SELECT msg_id, execution_id, kind, payload, visible_us FROM inbox "
-            "WHERE instance_id = ? AND visible_us <= ? ORDER BY msg_id",
-            (instance_id, now_us),
+            "WHERE instance_id = ? AND visible_us <= ? ORDER BY msg_id LIMIT ?",
+            (instance_id, now_us, limit),
         )
     ]
 
