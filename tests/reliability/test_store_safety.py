@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from devhost.durable.store import schema
+from devhost.testing.host_process import start_arguments
 from tests.support.azurite import REPO_ROOT, Azurite
-from tests.support.devhost import devhost_command, running_devhost
+from tests.support.devhost import DEVHOST_PROGRAM, running_devhost
 from tests.support.ports import free_ports
 
 pytestmark = [pytest.mark.reliability, pytest.mark.azurite, pytest.mark.slow]
@@ -21,7 +22,7 @@ APP = REPO_ROOT / "tests" / "apps" / "durable_app"
 def _start_and_fail(data_dir: Path, azurite: Azurite) -> subprocess.CompletedProcess[str]:
     """Run a host that must refuse to start; returns its result (it must exit by itself)."""
     port, dashboard_port = free_ports(2)
-    command = devhost_command(APP, port, dashboard_port, data_dir)
+    command = [*DEVHOST_PROGRAM, *start_arguments(APP, port, dashboard_port, data_dir)]
     env = {"AzureWebJobsStorage": azurite.connection_string, "PATH": "/usr/bin:/bin", "PYTHONUNBUFFERED": "1"}
     return subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
 

@@ -98,22 +98,6 @@ class DevHost:
                 self._chunks.append(chunk)
 
 
-def devhost_command(
-    app_dir: Path,
-    port: int,
-    dashboard_port: int,
-    data_dir: Path,
-    host: str = "127.0.0.1",
-    azurite: str = "off",
-    scheduler_port: int | None = None,
-) -> list[str]:
-    """The command line the helper runs (the scheduler endpoint off unless a port is given: never 8080)."""
-    arguments = start_arguments(
-        app_dir, port, dashboard_port, data_dir, bind=host, azurite=azurite, scheduler_port=scheduler_port
-    )
-    return [*DEVHOST_PROGRAM, *arguments]
-
-
 def start_devhost(
     app_dir: Path,
     azurite: Azurite | None,
@@ -139,7 +123,12 @@ def start_devhost(
     env.update(extra_env or {})
     port, dashboard_port = free_ports(2, avoid=(scheduler_port,) if scheduler_port else ())
     process = subprocess.Popen(
-        devhost_command(app_dir, port, dashboard_port, data_dir, host, azurite_mode, scheduler_port),
+        [
+            *DEVHOST_PROGRAM,
+            *start_arguments(
+                app_dir, port, dashboard_port, data_dir, bind=host, azurite=azurite_mode, scheduler_port=scheduler_port
+            ),
+        ],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.devhost import devhost_command
+from devhost.testing.host_process import start_arguments
+from tests.support.devhost import DEVHOST_PROGRAM
 from tests.support.ports import free_ports
 
 TEMPLATE = Path(__file__).resolve().parent / "app_template"
@@ -32,7 +33,7 @@ def _bare_venv(folder: Path) -> Path:
 def _command(app: Path) -> list[str]:
     """The suite's launcher's command line (free ports, no Azurite, no scheduler endpoint) for app."""
     port, dashboard_port = free_ports(2)
-    return devhost_command(app, port, dashboard_port, app / ".devhost")
+    return [*DEVHOST_PROGRAM, *start_arguments(app, port, dashboard_port, app / ".devhost")]
 
 
 def _start(app: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
