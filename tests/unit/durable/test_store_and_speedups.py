@@ -1,4 +1,5 @@
-"""The SDK timestamp fast path, the schema bookkeeping, and entity batches through the real SDK."""
+"""The SDK timestamp fast path, the schema bookkeeping, the inbox and history reads, and entity batches through the
+real SDK."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from dateutil.parser import parse as dateutil_parse
 
 from devhost.durable import entities as ent
+from devhost.durable.store import queries as q
 from devhost.durable.store import schema
 from devhost.durable.store.queries import decode_token, encode_token
 from devhost.durable.store.sqlite import DB_NAME, SqliteStore
@@ -82,3 +84,22 @@ def test_entity_batch_through_the_sdk_handle() -> None:
     assert reply["exceptionType"] == "Error" and json.loads(reply["result"]) == "nope"
     failed = ent.failed_batch("Entity function 'ghost' does not exist.", 1, None)
     assert failed.results[0].is_error and "does not exist" in failed.results[0].result
+
+
+def test_inbox_reads_a_limited_first_part_in_arrival_order_and_history_knows_its_size(tmp_path: Path) -> None:
+    # The engine reads an episode's inbox on the event loop with a LIMIT, and a history there when it is small.
+    conn = sqlite3.connect(tmp_path / "hub.sqlite", isolation_level=None)
+    schema.migrate(conn, "Hub")
+    messages = [q.NewMessage("i", "e", "event", {"EventType": 5, "TaskScheduledId": n}, n) for n in range(10)]
+    q._insert_messages(conn, messages)
+    first = q.read_inbox(conn, "i", now_us=100, limit=4)
+    assert [m.payload["TaskScheduledId"] for m in first] == [0, 1, 2, 3]
+    assert [m.payload["TaskScheduledId"] for m in q.read_inbox(conn, "i", now_us=100)] == list(range(10))
+    assert [m.payload["TaskScheduledId"] for m in q.read_inbox(conn, "i", now_us=5, limit=100)] == list(range(6))
+    assert q.history_bytes(conn, "i") == 0
+    chunks = [[{"EventType": 12, "Timestamp": "2026-01-01T00:00:00Z"}], [{"EventType": 13, "Name": "é"}]]
+    for chunk in chunks:
+        q.append_history(conn, "i", chunk)
+    assert q.history_bytes(conn, "i") == sum(len(json.dumps(chunk, separators=(",", ":")).encode()) for chunk in chunks)
+    assert q.load_history(conn, "i") == [event for chunk in chunks for event in chunk]
+    conn.close()
