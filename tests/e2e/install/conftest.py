@@ -65,6 +65,13 @@ class SdkApp:
         return self.folder / ".venv" / "bin" / "python"
 
 
+@dataclass(frozen=True)
+class MissingPython:
+    """An app that could not be built: no interpreter of its Python version on this machine."""
+
+    version: str
+
+
 def pip_env() -> dict[str, str]:
     """The environment for pip: no virtualenv or PYTHONPATH of the test run leaking in."""
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
@@ -145,11 +152,12 @@ def install_builds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
         make_venv(venv, str(wheel))
         return Tool(wheel, venv)
 
-    def app(key: str, durable: str, functions: str, base: Path | None = None) -> SdkApp | MissingPython:
-        if base is None and key.startswith("py"):
-            found = find_python(key[2:])
+    def app(key: str, durable: str, functions: str, python_version: str | None = None) -> SdkApp | MissingPython:
+        base = Path(sys.executable)
+        if python_version is not None:
+            found = find_python(python_version)
             if found is None:
-                return MissingPython(key[2:])
+                return MissingPython(python_version)
             base = found
         folder = root / f"my-app-{key}"
         shutil.copytree(TEMPLATE, folder, ignore=shutil.ignore_patterns("__pycache__"))
@@ -161,9 +169,9 @@ def install_builds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="install-build") as pool:
         builds: dict[str, Future[object]] = {"tool": pool.submit(tool)}
         for durable, functions in SDK_PAIRS:
-            builds[durable] = pool.submit(app, durable, durable, functions, Path(sys.executable))
+            builds[durable] = pool.submit(app, durable, durable, functions)
         for version, durable, functions in OTHER_PYTHONS:
-            builds[f"py{version}"] = pool.submit(app, f"py{version}", durable, functions)
+            builds[f"py{version}"] = pool.submit(app, f"py{version}", durable, functions, version)
         yield builds
         for future in builds.values():
             future.cancel()
@@ -175,13 +183,6 @@ def tool(install_builds: dict[str, Future[object]]) -> Tool:
     built = install_builds["tool"].result()
     assert isinstance(built, Tool)
     return built
-
-
-@dataclass(frozen=True)
-class MissingPython:
-    """An app that could not be built: no interpreter of its Python version on this machine."""
-
-    version: str
 
 
 @pytest.fixture
