@@ -37,6 +37,7 @@ if str(REPO) not in sys.path:
 
 from azure.storage.blob import BlobServiceClient, ContainerClient  # noqa: E402
 
+from bench.common import emit  # noqa: E402
 from tests.support.azurite import Azurite, running_azurite  # noqa: E402
 from tests.support.devhost import DevHost, start_devhost  # noqa: E402
 from tests.support.waiting import wait_until  # noqa: E402
@@ -186,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         result = run(azurite, args.smoke)
     print(table(result), flush=True)
     if args.emit:
-        print("BENCH-RESULT " + json.dumps(result), flush=True)
+        emit(result)
     return 0
 
 

@@ -7,7 +7,9 @@ engine recorded can be compared across threads and processes on the same machine
 
 from __future__ import annotations
 
+import argparse
 import json
+import logging
 import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -109,3 +111,17 @@ def measurement_from(sent: dict[str, float], done: dict[str, float], count: int 
 def emit(results: dict[str, Any]) -> None:
     """A runner subprocess's answer: one JSON line on stdout, marked so logs cannot be mistaken for it."""
     print("BENCH-RESULT " + json.dumps(results), flush=True)
+
+
+def runner_arguments(*, needs_port: bool = True) -> tuple[Sizes, int]:
+    """A runner subprocess's command line (``--sizes JSON --port N``, as bench.run passes them): its sizes and
+    port. Logs at WARNING and above only, so that they do not drown the result line."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default=Sizes().to_json())
+    if needs_port:
+        parser.add_argument("--port", type=int, required=True)
+    else:
+        parser.add_argument("--port", type=int, default=0, help="unused by this runner; accepted like other peers")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    return Sizes.from_json(args.sizes), args.port

@@ -10,8 +10,6 @@ BENCH-RESULT line. Completion times are the endpoint's ``last_updated_at`` of ea
 
 from __future__ import annotations
 
-import argparse
-import logging
 import socket
 import subprocess
 import sys
@@ -20,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import Sizes, emit
+from bench.common import emit, runner_arguments
 from bench.peer_durabletask import run_with_worker
 from tests.support.ports import free_ports
 
@@ -52,16 +50,11 @@ def _start_scheduler(port: int, data_dir: Path) -> subprocess.Popen[bytes]:
 
 def main() -> None:
     """Start the endpoint and a worker, run the workloads, print the result line."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", default=Sizes().to_json())
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    sizes = Sizes.from_json(args.sizes)
+    sizes, port = runner_arguments()
     with tempfile.TemporaryDirectory(prefix="bench-grpc-") as data_dir:
-        scheduler = _start_scheduler(args.port, Path(data_dir))
+        scheduler = _start_scheduler(port, Path(data_dir))
         try:
-            results = run_with_worker(f"127.0.0.1:{args.port}", sizes)
+            results = run_with_worker(f"127.0.0.1:{port}", sizes)
         finally:
             scheduler.terminate()
             scheduler.wait(timeout=30)

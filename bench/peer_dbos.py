@@ -15,9 +15,7 @@ transaction (``COMPLETED_AT_MS``): the figure DBOS itself records on a newer Pyt
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import logging
 import sqlite3
 import tempfile
 import time
@@ -26,7 +24,7 @@ from typing import Any
 
 from dbos import DBOS, DBOSConfig, SetWorkflowID, WorkflowStatusString
 
-from bench.common import CHAIN_CITIES, Measurement, Sizes, cities, emit, measurement_from
+from bench.common import CHAIN_CITIES, Measurement, Sizes, cities, emit, measurement_from, runner_arguments
 from bench.common import say_hello as greet
 
 TIMEOUT_S = 300.0
@@ -133,12 +131,7 @@ def config(directory: Path) -> DBOSConfig:
 
 def main() -> None:
     """Launch DBOS on a fresh SQLite file, run the workloads, print the result line."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", default=Sizes().to_json())
-    parser.add_argument("--port", type=int, default=0, help="unused (DBOS needs no port); accepted like other peers")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    sizes = Sizes.from_json(args.sizes)
+    sizes, _ = runner_arguments(needs_port=False)
     with tempfile.TemporaryDirectory(prefix="bench-dbos-") as directory:
         DBOS(config=config(Path(directory)))
         DBOS.launch()

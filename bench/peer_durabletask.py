@@ -6,9 +6,7 @@ BENCH-RESULT line. Completion times are the backend's own ``last_updated_at`` of
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import logging
 import time
 from typing import Any
 
@@ -17,7 +15,7 @@ from durabletask.client import AsyncTaskHubGrpcClient, OrchestrationStatus
 from durabletask.testing.in_memory_backend import InMemoryOrchestrationBackend
 from durabletask.worker import TaskHubGrpcWorker
 
-from bench.common import CHAIN_CITIES, Measurement, Sizes, cities, emit, measurement_from
+from bench.common import CHAIN_CITIES, Measurement, Sizes, cities, emit, measurement_from, runner_arguments
 from bench.common import say_hello as greet
 
 #: Large fan-outs write two events per activity; the default (10,000) would refuse W3-10000.
@@ -100,13 +98,8 @@ def run_with_worker(address: str, sizes: Sizes) -> dict[str, Any]:
 
 def main() -> None:
     """Start the in-memory sidecar and a worker, run the workloads, print the result line."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", default=Sizes().to_json())
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    sizes = Sizes.from_json(args.sizes)
-    backend = InMemoryOrchestrationBackend(max_history_size=MAX_HISTORY, port=args.port)
+    sizes, port = runner_arguments()
+    backend = InMemoryOrchestrationBackend(max_history_size=MAX_HISTORY, port=port)
     address = backend.start()
     try:
         results = run_with_worker(address, sizes)

@@ -56,6 +56,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.common import emit  # noqa: E402
 from devhost.durable import history as h  # noqa: E402
 from devhost.durable import replay as r  # noqa: E402
 from devhost.durable.models import EpisodeContext  # noqa: E402
@@ -323,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     result = measure(max(1, args.runs))
     print(table(result), flush=True)
     if args.emit:
-        print("BENCH-RESULT " + json.dumps(result), flush=True)
+        emit(result)
     return 0
 
 

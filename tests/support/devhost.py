@@ -19,7 +19,6 @@ from tests.support.azurite import REPO_ROOT, Azurite
 from tests.support.ports import free_ports
 from tests.support.waiting import wait_until
 
-STARTUP_TIMEOUT_S = 60.0
 #: How the helper runs devhost: the `devhost` command installed next to this interpreter (what `make run` runs),
 #: or `python -m devhost` where the project is not installed with its scripts.
 _SCRIPT = Path(sys.executable).with_name("devhost")
@@ -144,7 +143,7 @@ def start_devhost(
 
 def _wait_ready(devhost: DevHost) -> None:
     try:
-        wait_until_answering(devhost.process, devhost.base_url, devhost.output, devhost._reader, STARTUP_TIMEOUT_S)
+        wait_until_answering(devhost.process, devhost.base_url, devhost.output, devhost._reader)
     except HostStartError as exc:
         devhost.kill()
         raise AssertionError(str(exc)) from None
