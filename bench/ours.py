@@ -13,6 +13,7 @@ During W1 and W4 the CPU time of the host, of each worker process and of Azurite
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -113,40 +115,86 @@ def worker_pids(host_pid: int) -> list[int]:
 
 
 class CoreMeter:
-    """Cores the host, each of its worker processes and Azurite use from construction until stop():
-    CPU seconds from /proc divided by the time in between."""
+    """Cores the host, its worker processes and Azurite used over a workload's wall time, and how busy the
+    whole machine was meanwhile.
+
+    A thread of its own reads their CPU seconds from /proc (and the machine's from /proc/stat) every
+    SAMPLE_S; cores_between() interpolates the readings at the window's two ends and divides by its length.
+    The bench notices the last completion only at its next status poll, so stopping the count then would
+    add that idle tail to the window.
+    """
+
+    SAMPLE_S = 0.01
 
     def __init__(self, host_pid: int, azurite_pid: int) -> None:
         self.host_pid = host_pid
         self.azurite_pid = azurite_pid
-        self.started = time.time()
-        self.before = self._sample()
+        #: (time.time(), CPU seconds by key): "host", "azurite", "machine" (all cores, busy) and "worker <pid>".
+        self._samples: list[tuple[float, dict[str, float]]] = [self._sample()]
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="core-meter", daemon=True)
+        self._thread.start()
 
-    def _sample(self) -> dict[str, Any]:
-        workers: dict[int, float] = {}
+    def _run(self) -> None:
+        while not self._done.wait(self.SAMPLE_S):
+            self._samples.append(self._sample())
+
+    def _sample(self) -> tuple[float, dict[str, float]]:
+        cpu = {"host": cpu_seconds(self.host_pid), "azurite": cpu_seconds(self.azurite_pid), "machine": machine_busy()}
         for pid in worker_pids(self.host_pid):
             try:
-                workers[pid] = cpu_seconds(pid)
+                cpu[f"worker {pid}"] = cpu_seconds(pid)
             except OSError:  # exited since it was listed
                 continue
-        return {"host": cpu_seconds(self.host_pid), "azurite": cpu_seconds(self.azurite_pid), "workers": workers}
+        return time.time(), cpu
 
-    def stop(self) -> dict[str, Any]:
-        """{"cores": {"host", "workers", "azurite"}, "cores_worker_processes", "cores_window_s"}.
+    def stop(self) -> None:
+        """Stop sampling (after a last reading)."""
+        self._done.set()
+        self._thread.join()
+        self._samples.append(self._sample())
 
-        A worker started meanwhile counts from zero; one that exited meanwhile is missing (its CPU is lost).
-        """
-        after = self._sample()
-        window = time.time() - self.started
-        before_workers: dict[int, float] = self.before["workers"]
-        worker_cpu = sum(cpu - before_workers.get(pid, 0.0) for pid, cpu in after["workers"].items())
+    def _at(self, key: str, when: float) -> float:
+        """The CPU seconds of key at `when`, interpolated; a worker not running yet counts from zero and one
+        that exited keeps its last reading."""
+        known = [(at, cpu[key]) for at, cpu in self._samples if key in cpu]
+        if not known or when <= known[0][0]:
+            return known[0][1] if known and not key.startswith("worker") else 0.0
+        for (t0, c0), (t1, c1) in itertools.pairwise(known):
+            if when <= t1:
+                return c0 + (c1 - c0) * (when - t0) / (t1 - t0) if t1 > t0 else c1
+        return known[-1][1]
+
+    def cores_between(self, start: float, end: float) -> dict[str, Any]:
+        """{"cores": {"host", "workers", "azurite"}, "cores_worker_processes", "cores_window_s",
+        "machine_busy_cores"} over [start, end] (epoch seconds)."""
+        window = end - start
+        keys = {key for _, cpu in self._samples for key in cpu}
+        workers = sorted(key for key in keys if key.startswith("worker"))
+
+        def used(key: str) -> float:
+            return (self._at(key, end) - self._at(key, start)) / window
+
         cores = {
-            "host": round((after["host"] - self.before["host"]) / window, 2),
-            "workers": round(worker_cpu / window, 2),
-            "azurite": round((after["azurite"] - self.before["azurite"]) / window, 2),
+            "host": round(used("host"), 2),
+            "workers": round(sum(used(key) for key in workers), 2),
+            "azurite": round(used("azurite"), 2),
         }
-        processes = len(set(before_workers) | set(after["workers"]))
-        return {"cores": cores, "cores_worker_processes": processes, "cores_window_s": round(window, 3)}
+        return {
+            "cores": cores,
+            "cores_worker_processes": len(workers),
+            "cores_window_s": round(window, 3),
+            "machine_busy_cores": round(used("machine"), 2),
+        }
+
+
+def machine_busy() -> float:
+    """CPU seconds all cores spent busy so far (every /proc/stat column but idle and iowait)."""
+    with open("/proc/stat") as stat:
+        fields = [int(value) for value in stat.readline().split()[1:]]
+    # Columns 8 and 9 (guest time) are already inside user and nice.
+    busy = sum(fields[:8]) - fields[3] - fields[4]
+    return busy / os.sysconf("SC_CLK_TCK")
 
 
 class Driver:
@@ -174,13 +222,28 @@ class Driver:
             if not token:
                 return count
 
+    async def _any_not_ended(self, prefix: str) -> bool:
+        """Whether an instance with the prefix has not ended yet (a one-row query)."""
+        url = f"{self.host.base_url}{MGMT}/instances/"
+        params = {"instanceIdPrefix": prefix, "runtimeStatus": "Pending,Running,Suspended,ContinuedAsNew", "top": "1"}
+        async with self.session.get(url, params=params) as response:
+            response.raise_for_status()
+            return bool(await response.json())
+
     async def wait_terminal(self, prefix: str, expected: int) -> None:
-        """Poll the management API until `expected` instances with the prefix have ended."""
+        """Poll the management API until the `expected` instances with the prefix (all started already) have ended.
+
+        Each poll asks for one instance that has not ended: the host under measurement serves the bench's polls
+        too, and listing every ended instance 20 times a second cost it a few % of its CPU.
+        """
         deadline = time.monotonic() + TIMEOUT_S
-        while await self._terminal_count(prefix) < expected:
+        while await self._any_not_ended(prefix):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"instances {prefix}* did not finish within {TIMEOUT_S} s")
             await asyncio.sleep(POLL_S)
+        ended = await self._terminal_count(prefix)
+        if ended != expected:
+            raise RuntimeError(f"{ended} instances {prefix}* ended, {expected} were started")
 
     async def history(self, instance_id: str) -> dict[str, Any]:
         """The instance's status with its history (after the measurement, so it costs nothing)."""
@@ -218,12 +281,17 @@ class Driver:
             await self.client.start_new(name, instance_id, {"cities": names} if names else None)
 
         meter = CoreMeter(self.host.process.pid, self.azurite_pid) if cores else None
-        await asyncio.gather(*(start(i, names) for i, names in zip(ids, inputs, strict=True)))
-        await self.wait_terminal(run_prefix, len(ids))
-        used = meter.stop() if meter is not None else None
-        m = measurement_from(sent, await self.completion_times(ids), len(ids))
-        if used is not None:
-            m.extra.update(used)
+        try:
+            await asyncio.gather(*(start(i, names) for i, names in zip(ids, inputs, strict=True)))
+            await self.wait_terminal(run_prefix, len(ids))
+        finally:
+            if meter is not None:
+                meter.stop()
+        done = await self.completion_times(ids)
+        m = measurement_from(sent, done, len(ids))
+        if meter is not None:
+            # The workload's wall time, which the rates use too: from the first start to the last completion.
+            m.extra.update(meter.cores_between(min(sent.values()), max(done.values())))
         return m
 
 

@@ -146,6 +146,7 @@ def build_rows(
                 cores=mine["cores"],
                 cores_worker_processes=mine["cores_worker_processes"],
                 cores_window_s=mine["cores_window_s"],
+                machine_busy_cores=mine["machine_busy_cores"],
             )
             if theirs:
                 row.update(peer_p50_s=theirs["p50_s"], peer_p95_s=theirs["p95_s"])
@@ -305,13 +306,14 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def cores_line(row: dict[str, Any]) -> str:
-    """'cores: host 0.85, workers 0.55 (1 process), azurite 0.10, total 1.50' for a W1/W4 row."""
+    """'cores: host 0.85, workers 0.55 (1 process), azurite 0.10, total 1.50; machine busy 1.62 of 2' for a
+    W1/W4 row."""
     cores = row["cores"]
     processes = row["cores_worker_processes"]
     return (
         f"cores: host {cores['host']:.2f}, workers {cores['workers']:.2f} "
         f"({processes} process{'' if processes == 1 else 'es'}), azurite {cores['azurite']:.2f}, "
-        f"total {sum(cores.values()):.2f}"
+        f"total {sum(cores.values()):.2f}; machine busy {row['machine_busy_cores']:.2f} of {os.cpu_count()}"
     )
 
 

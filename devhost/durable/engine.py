@@ -4,8 +4,9 @@ User code runs in the worker processes, reached through ``functions.runner``; ev
 episode there replays the whole history, as the Durable extension has out-of-process languages do.
 
 Loops (all started in ``start`` and stopped in ``stop``):
-* orchestration workers (options.max_concurrent_orchestrations): take a ready instance, read its
-  visible messages, run ONE episode for all of them in a worker, commit it in one transaction, then
+* orchestration workers (EPISODES_PER_SLOT per options.max_concurrent_orchestrations): take a ready
+  instance, read its visible messages, run ONE episode for all of them in a worker (at most
+  max_concurrent_orchestrations orchestrator functions run at once), commit it in one transaction, then
   dispatch the work it produced;
 * activity workers (options.max_concurrent_activities): run work items in the workers; each completion
   (inbox message + work item deletion) is one write, group-committed with the others;
@@ -92,6 +93,12 @@ ENTITY_BATCH = 100
 #: reader pool.
 INBOX_ON_LOOP = 64
 HISTORY_ON_LOOP_BYTES = 64 * 1024
+#: Episodes in flight (from reading an instance's inbox to committing its episode) per orchestrator function
+#: allowed to run at once. The limit (maxConcurrentOrchestratorFunctions) is on orchestrator code running; an
+#: episode that waits for its commit holds none of it. With one episode per slot, the slots filled and
+#: emptied together: while a batch of episodes committed, the workers had nothing to run, and while the
+#: workers ran the next batch, the host waited (W1 left a quarter of the two cores idle).
+EPISODES_PER_SLOT = 2
 #: Entity batches run at once, at most (and never more than the orchestration workers).
 MAX_ENTITY_WORKERS = 4
 #: Tries of an episode that fails in the host itself (not in user code) before its instance is failed,
@@ -204,6 +211,8 @@ class DurableEngine:
         self._committing: set[str] = set()
         self._locks = _KeyedLocks()
         self._orchestrations = _ReadyQueue()
+        #: Orchestrator functions running now, at most max_concurrent_orchestrations (see EPISODES_PER_SLOT).
+        self._orchestrator_slots = asyncio.Semaphore(max(1, options.max_concurrent_orchestrations))
         self._entities = _ReadyQueue()
         self._activities: asyncio.Queue[q.WorkItem] = asyncio.Queue()
         self._timers: list[tuple[int, int, str, str]] = []
@@ -265,7 +274,7 @@ class DurableEngine:
             self._entities.mark(entity_id)
         for entity_id, visible_us in await self._store.read(functools.partial(q.entity_wakeups, now_us=now_us)):
             self._add_wakeup(_ENTITY, entity_id, visible_us)
-        for index in range(max(1, self.options.max_concurrent_orchestrations)):
+        for index in range(max(1, self.options.max_concurrent_orchestrations) * EPISODES_PER_SLOT):
             self._workers.append(asyncio.create_task(self._orchestration_worker(), name=f"orchestrations-{index}"))
         for index in range(max(1, min(MAX_ENTITY_WORKERS, self.options.max_concurrent_orchestrations))):
             self._workers.append(asyncio.create_task(self._entity_worker(), name=f"entities-{index}"))
@@ -517,9 +526,10 @@ class DurableEngine:
     async def _run_orchestrator(self, cached: CachedInstance, plan: PendingEpisode) -> EpisodeOutcome:
         """Run the episode's orchestrator in a worker and finish the episode with what it returned."""
         record = cached.row.record
-        started = time.monotonic()
-        result = await self.functions.runner.orchestrate(plan.function, record.instance_id, plan.context)
-        cached.episode_s = time.monotonic() - started
+        async with self._orchestrator_slots:
+            started = time.monotonic()
+            result = await self.functions.runner.orchestrate(plan.function, record.instance_id, plan.context)
+            cached.episode_s = time.monotonic() - started
         return plan.finish(result)
 
     def _after_commit(

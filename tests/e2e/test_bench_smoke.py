@@ -46,8 +46,10 @@ def test_bench_smoke_writes_the_results_document(tmp_path: Path) -> None:
         assert set(row["cores"]) == {"host", "workers", "azurite"}
         assert all(value >= 0 for value in row["cores"].values())
         assert row["cores_worker_processes"] >= 1 and row["cores_window_s"] > 0
+        assert row["machine_busy_cores"] > 0  # the host at least was working
         assert f"* {workload_id}: cores: host " in completed.stdout
     assert "workers " in completed.stdout and "(1 process), azurite " in completed.stdout
+    assert "; machine busy " in completed.stdout
     w5 = rows["W5"]
     assert w5["peer"] is None and w5["peer_dbos"] is None
     # W5's goal is on sent-to-completed; sent-to-Running stays as information (it comes first).

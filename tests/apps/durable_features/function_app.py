@@ -138,6 +138,31 @@ def probe_fan(context: df.DurableOrchestrationContext):
     return {"count": len(values), "max": max(seen for _, seen in values)}
 
 
+#: Orchestrator episodes of `overlapping_episodes` running now, and the most seen at once (this worker process).
+episodes = {"running": 0, "max": 0}
+_episodes_lock = threading.Lock()
+
+
+@app.orchestration_trigger(context_name="context")
+def overlapping_episodes(context: df.DurableOrchestrationContext):
+    """Blocks 20 ms in every episode (on purpose, to be counted) while it counts how many episodes run at once."""
+    with _episodes_lock:
+        episodes["running"] += 1
+        episodes["max"] = max(episodes["max"], episodes["running"])
+    try:
+        time.sleep(0.02)
+    finally:
+        with _episodes_lock:
+            episodes["running"] -= 1
+    return (yield context.call_activity("most_episodes_at_once", 0))
+
+
+@app.activity_trigger(input_name="value")
+def most_episodes_at_once(value: int) -> int:
+    """The most `overlapping_episodes` episodes this worker ran at once so far."""
+    return episodes["max"]
+
+
 @app.orchestration_trigger(context_name="context")
 def chain(context: df.DurableOrchestrationContext):
     results = []

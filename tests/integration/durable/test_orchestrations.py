@@ -187,6 +187,32 @@ async def test_concurrency_limit_on_activities(tmp_path) -> None:
         await stop_test_functions(functions)
 
 
+async def test_concurrency_limit_on_orchestrator_functions(tmp_path) -> None:
+    """maxConcurrentOrchestratorFunctions bounds the episodes running in the worker; the engine still keeps
+    more episodes than that in flight (committing ones hold no slot)."""
+    from devhost.durable.engine import EPISODES_PER_SLOT, DurableEngine
+    from tests.integration.durable.conftest import APP, make_harness_options
+    from tests.support.engines import start_test_functions, stop_test_functions
+
+    assert EPISODES_PER_SLOT > 1
+    functions = await start_test_functions(APP)
+    engine = DurableEngine.open(tmp_path / "hub", functions, make_harness_options(max_concurrent_orchestrations=2))
+    await engine.start()
+    try:
+        ids = [await engine.start_orchestration("overlapping_episodes", None, None) for _ in range(12)]
+        outputs = []
+        for iid in ids:
+            record = await engine.wait_for_instance(iid, 20)
+            assert record is not None and record.runtime_status is RuntimeStatus.COMPLETED, record
+            outputs.append(json.loads(record.output or ""))
+        # Each reports the most episodes seen at once so far (the worker's pool has 6 threads: without the limit,
+        # up to 6 of the 12 first episodes would overlap).
+        assert max(outputs) == 2
+    finally:
+        await engine.stop()
+        await stop_test_functions(functions)
+
+
 async def test_bad_activity_result_fails_only_that_instance(harness: Harness) -> None:
     bad = await harness.engine.start_orchestration("bad_result_orch")
     good = await harness.engine.start_orchestration("chain")
