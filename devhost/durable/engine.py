@@ -94,10 +94,14 @@ ENTITY_BATCH = 100
 INBOX_ON_LOOP = 64
 HISTORY_ON_LOOP_BYTES = 64 * 1024
 #: Episodes in flight (from reading an instance's inbox to committing its episode) per orchestrator function
-#: allowed to run at once. The limit (maxConcurrentOrchestratorFunctions) is on orchestrator code running; an
-#: episode that waits for its commit holds none of it. With one episode per slot, the slots filled and
-#: emptied together: while a batch of episodes committed, the workers had nothing to run, and while the
-#: workers ran the next batch, the host waited (W1 left a quarter of the two cores idle).
+#: allowed to run at once. maxConcurrentOrchestratorFunctions is "the maximum number of orchestrator functions
+#: that can be processed concurrently" (DurableTaskOptions); here it bounds the orchestrator code running, and
+#: an episode waiting for its commit holds none of it. (DTFx's WorkItemDispatcher keeps a slot until the work
+#: item is completed, commit included: Azure/durabletask src/DurableTask.Core/WorkItemDispatcher.cs releases
+#: its concurrency lock after ProcessWorkItem. User code cannot tell the two apart: either way at most that
+#: many orchestrator functions run at once.) With one episode per slot, the slots filled and emptied
+#: together: while a batch of episodes committed in the writer's group commit, the workers had nothing to
+#: run, and while they ran the next batch, the host waited (W1 left a quarter of the two cores idle).
 EPISODES_PER_SLOT = 2
 #: Entity batches run at once, at most (and never more than the orchestration workers).
 MAX_ENTITY_WORKERS = 4
