@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from devhost.durable.engine import DurableEngine
 from devhost.durable.models import RuntimeStatus
 from devhost.durable.protocol import EventType
 from devhost.errors import FunctionNotFoundError, InstanceExistsError, InvalidRequestError
-from tests.integration.durable.conftest import Harness, client_body
+from tests.integration.durable.conftest import APP, Harness, client_body, make_harness_options
+from tests.support.engines import start_test_functions, stop_test_functions
 
 
 async def test_chain_completes_with_ordered_results(harness: Harness) -> None:
@@ -169,48 +175,40 @@ async def test_time_and_uuid_are_deterministic_across_replays(harness: Harness) 
     assert output["same"] is True and output["replaying"] is False
 
 
-async def test_concurrency_limit_on_activities(tmp_path) -> None:
-    from devhost.durable.engine import DurableEngine
-    from tests.integration.durable.conftest import APP, make_harness_options
-    from tests.support.engines import start_test_functions, stop_test_functions
-
+@contextlib.asynccontextmanager
+async def _engine(data_dir: Path, **options: Any) -> AsyncIterator[DurableEngine]:
+    """An engine on the harness's test app with the given EngineOptions overrides."""
     functions = await start_test_functions(APP)
-    engine = DurableEngine.open(tmp_path / "hub", functions, make_harness_options(max_concurrent_activities=3))
+    engine = DurableEngine.open(data_dir, functions, make_harness_options(**options))
     await engine.start()
     try:
-        iid = await engine.start_orchestration("probe_fan", None, "20")
-        record = await engine.wait_for_instance(iid, 20)
-        # The probes count how many of them ran at once (module state of the one worker process).
-        assert record is not None and json.loads(record.output or "") == {"count": 20, "max": 3}
+        yield engine
     finally:
         await engine.stop()
         await stop_test_functions(functions)
 
 
-async def test_concurrency_limit_on_orchestrator_functions(tmp_path) -> None:
-    """maxConcurrentOrchestratorFunctions bounds the episodes running in the worker; the engine still keeps
-    more episodes than that in flight (committing ones hold no slot)."""
-    from devhost.durable.engine import EPISODES_PER_SLOT, DurableEngine
-    from tests.integration.durable.conftest import APP, make_harness_options
-    from tests.support.engines import start_test_functions, stop_test_functions
+async def test_concurrency_limit_on_activities(tmp_path: Path) -> None:
+    async with _engine(tmp_path / "hub", max_concurrent_activities=3) as engine:
+        iid = await engine.start_orchestration("probe_fan", None, "20")
+        record = await engine.wait_for_instance(iid, 20)
+        # The probes count how many of them ran at once (module state of the one worker process).
+        assert record is not None and json.loads(record.output or "") == {"count": 20, "max": 3}
 
-    assert EPISODES_PER_SLOT > 1
-    functions = await start_test_functions(APP)
-    engine = DurableEngine.open(tmp_path / "hub", functions, make_harness_options(max_concurrent_orchestrations=2))
-    await engine.start()
-    try:
+
+async def test_concurrency_limit_on_orchestrator_functions(tmp_path: Path) -> None:
+    """maxConcurrentOrchestratorFunctions bounds the episodes running in the worker (the engine keeps more in
+    flight, but those wait for their commit or their turn)."""
+    async with _engine(tmp_path / "hub", max_concurrent_orchestrations=2) as engine:
         ids = [await engine.start_orchestration("overlapping_episodes", None, None) for _ in range(12)]
         outputs = []
         for iid in ids:
             record = await engine.wait_for_instance(iid, 20)
             assert record is not None and record.runtime_status is RuntimeStatus.COMPLETED, record
             outputs.append(json.loads(record.output or ""))
-        # Each reports the most episodes seen at once so far (the worker's pool has 6 threads: without the limit,
-        # up to 6 of the 12 first episodes would overlap).
+        # Each reports the most episodes seen running at once so far; without the limit the engine's
+        # 2 x EPISODES_PER_SLOT episode tasks ran 4 at once.
         assert max(outputs) == 2
-    finally:
-        await engine.stop()
-        await stop_test_functions(functions)
 
 
 async def test_bad_activity_result_fails_only_that_instance(harness: Harness) -> None:
